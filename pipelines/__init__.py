@@ -1,0 +1,1 @@
+"""GPU side of Lookalike: the image generator, the CLIP scorer and the worker that runs them."""

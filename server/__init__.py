@@ -1,0 +1,1 @@
+"""Web side of Lookalike: GraphQL API, pages, leaderboard fan-out."""

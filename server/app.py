@@ -1,0 +1,132 @@
+"""The ASGI application: one origin for pages, GraphQL (HTTP and WebSocket) and images."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import segno
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from server.graphql import GraphQLView, make_schema
+from server.resources import Resources, open_resources
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+PAGES = ("play", "board", "admin")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The whole web application; resources open in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            yield
+
+    graphql = GraphQLView(
+        make_schema(settings),
+        settings,
+        connection_init_wait_timeout=timedelta(seconds=5),
+    )
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/images/{key}.webp", image),
+        Route("/healthz", healthz),
+        Route("/readyz", healthz),
+        Route("/api/config", config),
+        Route("/api/captcha/challenge", captcha_challenge),
+        Route("/api/qr.svg", qr_code),
+        Route("/", lambda request: RedirectResponse("/play")),
+        *(Route(f"/{page}", page_route(page)) for page in PAGES),
+    ]
+    if WEB_DIST.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def resources_of(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+async def image(request: Request) -> Response:
+    key = request.path_params["key"]
+    store = resources_of(request).images
+    if not store.exists(key):
+        return JSONResponse({"error": {"code": "NOT_FOUND", "message": "no such image"}}, 404)
+    return FileResponse(store.path(key), media_type="image/webp", headers={"Cache-Control": IMMUTABLE})
+
+
+async def healthz(request: Request) -> Response:
+    """Alive, with whether Redis answers and how many workers were seen recently."""
+    resources = resources_of(request)
+    try:
+        await resources.redis.ping()
+        workers = await resources.workers_alive()
+        redis_ok = True
+    except Exception as exc:  # any Redis failure means "not healthy", never a 500
+        log.warning("health check: redis unavailable: %s", exc)
+        redis_ok, workers = False, 0
+    ok = redis_ok and workers > 0
+    body = {"ok": ok, "redis": redis_ok, "workers": workers}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def public_url(request: Request) -> str:
+    configured = resources_of(request).settings.public_url.rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+async def config(request: Request) -> Response:
+    settings = resources_of(request).settings
+    return JSONResponse(
+        {
+            "captcha": {
+                "provider": settings.captcha_provider,
+                "siteKey": settings.captcha_site_key,
+                "challengeUrl": "/api/captcha/challenge",
+            },
+            "playUrl": public_url(request) + "/play",
+        }
+    )
+
+
+async def captcha_challenge(request: Request) -> Response:
+    challenge = await resources_of(request).captcha.challenge()
+    if challenge is None:
+        return JSONResponse({"error": {"code": "NOT_FOUND", "message": "no challenge"}}, 404)
+    return JSONResponse(challenge, headers={"Cache-Control": "no-store"})
+
+
+async def qr_code(request: Request) -> Response:
+    """SVG QR code of the play page, for the big screen."""
+    qr = segno.make(public_url(request) + "/play", error="m")
+    svg = qr.svg_inline(scale=10, border=2, dark="#111", light="#fff")
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+def page_route(page: str) -> object:
+    async def serve(request: Request) -> Response:
+        path = WEB_DIST / f"{page}.html"
+        if not path.exists():
+            return Response(
+                "The pages are not built: run `npm ci && npm run build` in web/.",
+                status_code=503,
+                media_type="text/plain",
+            )
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return serve

@@ -1,0 +1,222 @@
+"""Live fan-out: one Redis pub/sub listener per server process.
+
+Pub/sub messages are only hints that something changed; the state is always re-read
+from Redis. Each event's leaderboard snapshot is computed once per change (coalesced to
+at most one refresh per ``leaderboard_push_interval_ms``) and shared by every local
+subscriber, whatever ``first`` it asked for. After a lost connection every feed is
+refreshed and every submission watcher woken, so nothing stays stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import redis.asyncio
+
+from server import keys
+from server.settings import Settings
+from server.store import BoardEntry, Counts, Store, SubmissionRecord
+
+log = logging.getLogger(__name__)
+
+SAFETY_REFRESH_S = 5.0  # re-read boards with subscribers even if a message was lost
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One computed state of an event's board, shared by all local subscribers."""
+
+    event_id: str
+    entries: list[BoardEntry]
+    latest: list[SubmissionRecord]
+    counts: Counts
+    updated_at: float
+    version: int
+
+
+class Signal:
+    """A level-triggered wake-up: ``wait`` returns once ``fire`` was called after ``seen``."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        self.version += 1
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(self, seen: int) -> int:
+        while self.version == seen:
+            await self._event.wait()
+        return self.version
+
+
+class BoardFeed:
+    """The coalesced, shared leaderboard state of one event in this process."""
+
+    def __init__(self, event_id: str, broadcaster: Broadcaster) -> None:
+        self.event_id = event_id
+        self._owner = broadcaster
+        self.snapshot: Snapshot | None = None
+        self.signal = Signal()
+        self.subscribers = 0
+        self._dirty = True
+        self._task: asyncio.Task[None] | None = None
+        self._last_refresh = 0.0
+
+    def poke(self) -> None:
+        """Something changed: schedule one refresh, never more than one in flight."""
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._refresh_loop())
+
+    async def current(self) -> Snapshot:
+        if self.snapshot is None:
+            self.poke()
+            while self.snapshot is None:
+                await self.signal.wait(self.signal.version)
+        return self.snapshot
+
+    async def _refresh_loop(self) -> None:
+        interval = self._owner.settings.leaderboard_push_interval_ms / 1000
+        while self._dirty:
+            delay = self._last_refresh + interval - time.monotonic()
+            if delay > 0 and self.snapshot is not None:
+                await asyncio.sleep(delay)  # coalescing window, not synchronisation
+            self._dirty = False
+            self._last_refresh = time.monotonic()
+            try:
+                self.snapshot = await self._owner.compute(self.event_id, self.signal.version + 1)
+            except redis.RedisError:
+                log.warning("leaderboard refresh of %s failed; retrying", self.event_id)
+                self._dirty = True
+                await asyncio.sleep(interval)
+                continue
+            self.signal.fire()
+
+
+class Broadcaster:
+    """Owns the listener task; hands out board feeds and submission wake-ups."""
+
+    def __init__(self, client: redis.asyncio.Redis, store: Store, settings: Settings) -> None:
+        self.redis = client
+        self.store = store
+        self.settings = settings
+        self.feeds: dict[str, BoardFeed] = {}
+        self._submissions: dict[str, Signal] = {}
+        self._watchers: defaultdict[str, int] = defaultdict(int)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def __aenter__(self) -> Broadcaster:
+        self._task = asyncio.create_task(self._listen())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tasks = [self._task] + [f._task for f in self.feeds.values()]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        for task in tasks:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def compute(self, event_id: str, version: int) -> Snapshot:
+        top = self.settings.leaderboard_max_first
+        entries = await self.store.leaderboard(event_id, top)
+        latest = await self.store.recent(event_id, 12)
+        counts = await self.store.counts(event_id)
+        return Snapshot(event_id, entries, latest, counts, time.time(), version)
+
+    def feed(self, event_id: str) -> BoardFeed:
+        if event_id not in self.feeds:
+            self.feeds[event_id] = BoardFeed(event_id, self)
+        return self.feeds[event_id]
+
+    async def board_updates(self, event_id: str) -> AsyncIterator[Snapshot]:
+        """The current snapshot, then each new one; shared computation per process."""
+        feed = self.feed(event_id)
+        feed.subscribers += 1
+        try:
+            snapshot = await feed.current()
+            seen = snapshot.version
+            yield snapshot
+            while True:
+                await feed.signal.wait(seen)
+                assert feed.snapshot is not None
+                seen = feed.snapshot.version
+                yield feed.snapshot
+        finally:
+            feed.subscribers -= 1
+
+    async def submission_changes(self, submission_id: str) -> AsyncIterator[None]:
+        """Yields once at once, then whenever the submission may have changed."""
+        signal = self._submissions.setdefault(submission_id, Signal())
+        self._watchers[submission_id] += 1
+        try:
+            seen = signal.version
+            yield None
+            while True:
+                seen = await signal.wait(seen)
+                yield None
+        finally:
+            self._watchers[submission_id] -= 1
+            if self._watchers[submission_id] <= 0:
+                del self._watchers[submission_id]
+                self._submissions.pop(submission_id, None)
+
+    def subscriber_count(self) -> int:
+        return sum(f.subscribers for f in self.feeds.values()) + sum(self._watchers.values())
+
+    def _dispatch(self, channel: str) -> None:
+        kind, ident = keys.parse_channel(channel)
+        if kind == "event" and ident in self.feeds:
+            self.feeds[ident].poke()
+        elif kind == "submission" and ident in self._submissions:
+            self._submissions[ident].fire()
+
+    def _wake_all(self) -> None:
+        for feed in self.feeds.values():
+            feed.poke()
+        for signal in self._submissions.values():
+            signal.fire()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(keys.CHANNEL_PATTERN)
+                self.connected.set()
+                backoff = 0.1
+                self._wake_all()  # anything may have changed while we were away
+                while True:
+                    message = await pubsub.get_message(timeout=SAFETY_REFRESH_S)
+                    if message is None:
+                        for feed in self.feeds.values():
+                            if feed.subscribers:
+                                feed.poke()
+                        continue
+                    self._dispatch(message["channel"])
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self.connected.clear()
+                log.warning("pub/sub connection lost (%s); reconnecting", exc)
+                await asyncio.sleep(backoff)  # reconnect backoff
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,87 @@
+"""What a resolver can reach: the process's resources and this request's caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from server.errors import ApiError
+from server.resources import Resources
+from server.store import EventRecord, NotFound, ParticipantRecord
+
+SESSION_COOKIE = "lookalike_session"
+
+
+@dataclass
+class Context:
+    """Built once per HTTP request, and once per WebSocket connection."""
+
+    resources: Resources
+    connection: HTTPConnection
+    response: Response | None
+    connection_params: dict[str, Any] = field(default_factory=dict)
+    _participant: ParticipantRecord | None = None
+    _looked_up: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        # settings, store, broadcaster, moderation, ... come straight from the resources
+        return getattr(self.resources, name)
+
+    @property
+    def client_ip(self) -> str:
+        return self.resources.client_ip(self.connection)
+
+    async def current_event(self) -> EventRecord:
+        event_id = await self.resources.store.current_event_id()
+        if event_id is None:
+            raise ApiError("NOT_FOUND", "no event is running yet")
+        try:
+            return await self.resources.store.event(event_id)
+        except NotFound as exc:
+            raise ApiError("NOT_FOUND", "the current event does not exist") from exc
+
+    def _token(self) -> str | None:
+        token = self.connection_params.get("token")
+        if isinstance(token, str) and token:
+            return token
+        header = self.connection.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return self.connection.cookies.get(SESSION_COOKIE) or None
+
+    async def participant(self) -> ParticipantRecord | None:
+        """The caller's participant, from a bearer token, WS payload or cookie."""
+        if not self._looked_up:
+            token = self._token()
+            if token is not None and len(token) <= 128:
+                self._participant = await self.resources.store.participant_for_token(token)
+            self._looked_up = True
+        return self._participant
+
+    async def require_participant(self) -> ParticipantRecord:
+        record = await self.participant()
+        if record is None:
+            raise ApiError("UNAUTHENTICATED", "join with a nickname first (no valid session)")
+        return record
+
+    def remember_session(self, token: str) -> None:
+        """Give a browser its session as an HttpOnly cookie (HTTP only; WS has no response)."""
+        self._participant, self._looked_up = None, False
+        self.connection_params = {**self.connection_params, "token": token}
+        if self.response is not None:
+            self.response.set_cookie(
+                SESSION_COOKIE,
+                token,
+                max_age=7 * 24 * 3600,
+                httponly=True,
+                samesite="lax",
+                secure=self.connection.url.scheme == "https",
+            )
+
+    async def admit(self, participant: ParticipantRecord, captcha: str | None) -> None:
+        """Captcha and limits, identical for HTTP and WebSocket callers."""
+        await self.resources.admit(participant, captcha, self.client_ip)

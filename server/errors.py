@@ -1,0 +1,46 @@
+"""The API's named errors. Each carries a stable ``extensions.code`` for clients."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from graphql import GraphQLError
+
+ErrorCode = Literal[
+    "INVALID_INPUT",
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NICKNAME_TAKEN",
+    "EVENT_CLOSED",
+    "NOT_FOUND",
+    "CAPTCHA_REQUIRED",
+    "CAPTCHA_INVALID",
+    "RATE_LIMITED",
+    "IN_FLIGHT",
+    "BUSY",
+    "BANNED",
+    "INTERNAL",
+]
+
+
+class ApiError(GraphQLError):
+    """An error the client should show; ``code`` is stable, the message is for people."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        **details: Any,
+    ) -> None:
+        extensions: dict[str, Any] = {"code": code, **details}
+        if retry_after is not None:
+            extensions["retryAfter"] = round(max(retry_after, 0.0), 3)
+        super().__init__(message, extensions=extensions)
+        self.code: ErrorCode = code
+        self.retry_after = retry_after
+
+
+def invalid_input(message: str, **details: Any) -> ApiError:
+    return ApiError("INVALID_INPUT", message, **details)

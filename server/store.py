@@ -1,0 +1,523 @@
+"""Contest state in Redis: events, participants, submissions and the leaderboard.
+
+State changes that must be atomic (a submission with its dedup decision and its job; a
+result with the leaderboard update and the notifications) run as Lua scripts, so two
+servers or two workers racing each other cannot leave half-written state, and recording
+the same result twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import redis.asyncio
+
+from pipelines.messages import Job
+from server import keys
+from server.ids import new_id
+
+Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
+RECENT_KEPT = 50
+
+
+class NotFound(LookupError):
+    """No record with that id."""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str
+    title: str
+    target_key: str
+    status: Literal["OPEN", "CLOSED"]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    id: str
+    event_id: str
+    nickname: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    id: str
+    event_id: str
+    participant_id: str
+    nickname: str
+    prompt: str  # as typed (trimmed), shown back to people
+    normalised: str  # what is drawn
+    prompt_key: str  # dedup identity
+    seed: int
+    status: Status
+    deduplicated: bool
+    canonical_id: str  # the submission whose drawing this one shows (itself if drawn)
+    score: float | None
+    image_key: str | None
+    model_version: str
+    error: str
+    created_at: float
+    finished_at: float | None
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> SubmissionRecord:
+        return cls(
+            id=data["id"],
+            event_id=data["event_id"],
+            participant_id=data["participant_id"],
+            nickname=data["nickname"],
+            prompt=data["prompt"],
+            normalised=data["normalised"],
+            prompt_key=data["prompt_key"],
+            seed=int(data["seed"]),
+            status=data["status"],  # type: ignore[arg-type]
+            deduplicated=data.get("deduplicated") == "1",
+            canonical_id=data.get("canonical") or data["id"],
+            score=float(data["score"]) if data.get("score") else None,
+            image_key=data.get("image_key") or None,
+            model_version=data.get("model_version", ""),
+            error=data.get("error", ""),
+            created_at=float(data["created_at"]),
+            finished_at=float(data["finished_at"]) if data.get("finished_at") else None,
+        )
+
+
+@dataclass(frozen=True)
+class BoardEntry:
+    submission_id: str
+    participant_id: str
+    nickname: str
+    score: float
+    image_key: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    participants: int
+    submissions: int
+    drawings: int
+
+
+# Offer a score to the board for a participant: it replaces the participant's entry only
+# when strictly higher, so on equal scores the earlier submission keeps its place.
+# Members are UUIDv7 submission ids and scores are negated: ZRANGE 0..N is best-first and
+# equal scores fall back to lexicographic member order, which is time order.
+_OFFER = """
+local function offer(board, best, pid, sid, score)
+  local current = redis.call('HGET', best, pid)
+  if current then
+    local held = redis.call('ZSCORE', board, current)
+    if held and -tonumber(held) >= tonumber(score) then return 0 end
+    redis.call('ZREM', board, current)
+  end
+  redis.call('ZADD', board, -tonumber(score), sid)
+  redis.call('HSET', best, pid, sid)
+  return 1
+end
+"""
+
+# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel
+# ARGV: sid, submission prefix, participant id, now, channel prefix, n, n hash field/value
+#       items, then the job's field/value items
+_SUBMIT = (
+    _OFFER
+    + """
+local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local n = tonumber(ARGV[6])
+local fields = {}
+for i = 7, 6 + n do fields[#fields + 1] = ARGV[i] end
+local job = {}
+for i = 7 + n, #ARGV do job[#job + 1] = ARGV[i] end
+
+local canonical = redis.call('GET', KEYS[1])
+local state
+if canonical then
+  state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key', 'model_version')
+  if not state[1] or state[1] == 'FAILED' then canonical = nil end
+end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('LPUSH', KEYS[3], sid)
+redis.call('HINCRBY', KEYS[7], 'submissions', 1)
+if not canonical then
+  redis.call('SET', KEYS[1], sid)
+  redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0')
+  redis.call('XADD', KEYS[4], '*', unpack(job))
+  redis.call('PUBLISH', KEYS[8], 'submitted')
+  return {'QUEUED', sid}
+end
+redis.call('HSET', KEYS[2], 'canonical', canonical, 'deduplicated', '1')
+if state[1] == 'DONE' then
+  redis.call('HSET', KEYS[2], 'status', 'DONE', 'score', state[2], 'image_key', state[3],
+             'model_version', state[4], 'finished_at', now)
+  redis.call('HINCRBY', KEYS[7], 'deduplicated', 1)
+  offer(KEYS[5], KEYS[6], pid, sid, state[2])
+  redis.call('PUBLISH', KEYS[8], 'scored')
+  return {'DONE', canonical}
+end
+redis.call('HSET', KEYS[2], 'status', state[1])
+redis.call('SADD', prefix .. canonical .. ':followers', sid)
+redis.call('PUBLISH', KEYS[8], 'submitted')
+return {'FOLLOW', canonical}
+"""
+)
+
+# KEYS: submission, followers.  ARGV: sid, submission prefix, now, channel prefix
+_START = """
+local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', KEYS[1], 'status') ~= 'QUEUED' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'GENERATING', 'started_at', now)
+redis.call('PUBLISH', chprefix .. 'submission:' .. sid, 'GENERATING')
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HGET', prefix .. f, 'status') == 'QUEUED' then
+    redis.call('HSET', prefix .. f, 'status', 'GENERATING')
+    redis.call('PUBLISH', chprefix .. 'submission:' .. f, 'GENERATING')
+  end
+end
+return 1
+"""
+
+# KEYS: submission, followers, board, best, counts, recent, event channel
+# ARGV: sid, submission prefix, now, channel prefix, score, image key, model version, kept
+_COMPLETE = (
+    _OFFER
+    + """
+local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local score, image, version = ARGV[5], ARGV[6], ARGV[7]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'DONE' or status == 'FAILED' then return 0 end
+local function finish(key, id)
+  redis.call('HSET', key, 'status', 'DONE', 'score', score, 'image_key', image,
+             'model_version', version, 'finished_at', now)
+  offer(KEYS[3], KEYS[4], redis.call('HGET', key, 'participant_id'), id, score)
+  redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'DONE')
+end
+finish(KEYS[1], sid)
+redis.call('HINCRBY', KEYS[5], 'drawings', 1)
+redis.call('LPUSH', KEYS[6], sid)
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[8]) - 1)
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local fs = redis.call('HGET', prefix .. f, 'status')
+  if fs == 'QUEUED' or fs == 'GENERATING' then
+    finish(prefix .. f, f)
+    redis.call('HINCRBY', KEYS[5], 'deduplicated', 1)
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[7], 'scored')
+return 1
+"""
+)
+
+# KEYS: submission, followers.  ARGV: sid, submission prefix, now, channel prefix, reason
+_FAIL = """
+local sid, prefix, now, chprefix, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'DONE' or status == 'FAILED' then return 0 end
+local ids = redis.call('SMEMBERS', KEYS[2])
+table.insert(ids, 1, sid)
+for _, id in ipairs(ids) do
+  local key = prefix .. id
+  local s = redis.call('HGET', key, 'status')
+  if s == 'QUEUED' or s == 'GENERATING' then
+    redis.call('HSET', key, 'status', 'FAILED', 'error', reason, 'finished_at', now)
+    redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'FAILED')
+  end
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+_SUBMISSION_PREFIX = keys.submission("")
+_CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+class Store:
+    """Typed access to the contest state; one per process, shared by all requests."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.redis = client
+        self._submit = client.register_script(_SUBMIT)
+        self._start = client.register_script(_START)
+        self._complete = client.register_script(_COMPLETE)
+        self._fail = client.register_script(_FAIL)
+
+    # ----------------------------------------------------------------- events
+    async def create_event(
+        self, title: str, target_key: str, *, current: bool = True, event_id: str | None = None
+    ) -> str:
+        event_id = event_id or new_id()
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.event(event_id),
+                mapping={
+                    "id": event_id,
+                    "title": title,
+                    "target_key": target_key,
+                    "status": "OPEN",
+                    "created_at": _num(now),
+                },
+            )
+            pipe.zadd(keys.EVENTS, {event_id: now})
+            if current:
+                pipe.set(keys.CURRENT_EVENT, event_id)
+            await pipe.execute()
+        return event_id
+
+    async def current_event_id(self) -> str | None:
+        value: str | None = await self.redis.get(keys.CURRENT_EVENT)
+        return value
+
+    async def event(self, event_id: str) -> EventRecord:
+        data: dict[str, str] = await self.redis.hgetall(keys.event(event_id))
+        if not data:
+            raise NotFound(f"no event {event_id!r}")
+        return EventRecord(
+            id=data["id"],
+            title=data["title"],
+            target_key=data["target_key"],
+            status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
+            created_at=float(data["created_at"]),
+        )
+
+    async def set_event_status(self, event_id: str, status: Literal["OPEN", "CLOSED"]) -> None:
+        await self.event(event_id)
+        await self.redis.hset(keys.event(event_id), "status", status)
+        await self.redis.publish(keys.event_channel(event_id), "status")
+
+    async def counts(self, event_id: str) -> Counts:
+        data: dict[str, str] = await self.redis.hgetall(keys.event_counts(event_id))
+        return Counts(
+            participants=int(data.get("participants", 0)),
+            submissions=int(data.get("submissions", 0)),
+            drawings=int(data.get("drawings", 0)),
+        )
+
+    # ----------------------------------------------------------- participants
+    async def join(
+        self, event_id: str, nickname: str, nickname_key: str
+    ) -> tuple[ParticipantRecord, str] | None:
+        """Create a participant and a session token; None when the nickname is taken."""
+        participant_id = new_id()
+        if not await self.redis.hsetnx(keys.nicknames(event_id), nickname_key, participant_id):
+            return None
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.participant(participant_id),
+                mapping={
+                    "id": participant_id,
+                    "event_id": event_id,
+                    "nickname": nickname,
+                    "created_at": _num(now),
+                },
+            )
+            pipe.set(keys.session(hash_token(token)), participant_id)
+            pipe.hincrby(keys.event_counts(event_id), "participants", 1)
+            await pipe.execute()
+        await self.redis.publish(keys.event_channel(event_id), "joined")
+        return ParticipantRecord(participant_id, event_id, nickname, now), token
+
+    async def participant_for_token(self, token: str) -> ParticipantRecord | None:
+        participant_id: str | None = await self.redis.get(keys.session(hash_token(token)))
+        if participant_id is None:
+            return None
+        return await self.participant(participant_id)
+
+    async def participant(self, participant_id: str) -> ParticipantRecord | None:
+        data: dict[str, str] = await self.redis.hgetall(keys.participant(participant_id))
+        if not data:
+            return None
+        return ParticipantRecord(
+            id=data["id"],
+            event_id=data["event_id"],
+            nickname=data["nickname"],
+            created_at=float(data["created_at"]),
+        )
+
+    async def standing(self, event_id: str, participant_id: str) -> tuple[float, int] | None:
+        """(best score, 1-based rank) of a participant, or None when not on the board."""
+        best_id: str | None = await self.redis.hget(keys.best(event_id), participant_id)
+        if best_id is None:
+            return None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(keys.board(event_id), best_id)
+            pipe.zrank(keys.board(event_id), best_id)
+            score, rank = await pipe.execute()
+        if score is None or rank is None:
+            return None
+        return -float(score), int(rank) + 1
+
+    async def participant_submissions(
+        self, participant_id: str, first: int
+    ) -> list[SubmissionRecord]:
+        ids: list[str] = await self.redis.lrange(
+            keys.participant_submissions(participant_id), 0, max(first, 0) - 1
+        )
+        return await self.submissions(ids)
+
+    # ------------------------------------------------------------ submissions
+    async def submit(
+        self,
+        *,
+        event: EventRecord,
+        participant: ParticipantRecord,
+        prompt: str,
+        normalised: str,
+        prompt_key: str,
+        seed: int,
+    ) -> SubmissionRecord:
+        """Record a submission atomically with its dedup decision and, if new, its job."""
+        sid = new_id()
+        now = time.time()
+        fields = {
+            "id": sid,
+            "event_id": event.id,
+            "participant_id": participant.id,
+            "nickname": participant.nickname,
+            "prompt": prompt,
+            "normalised": normalised,
+            "prompt_key": prompt_key,
+            "seed": str(seed),
+            "status": "QUEUED",
+            "created_at": _num(now),
+        }
+        job = Job(
+            submission_id=sid,
+            event_id=event.id,
+            prompt=normalised,
+            seed=seed,
+            target_key=event.target_key,
+        )
+        flat_fields = [item for pair in fields.items() for item in pair]
+        flat_job = [item for pair in job.to_fields().items() for item in pair]
+        await self._submit(
+            keys=[
+                keys.prompt(event.id, prompt_key),
+                keys.submission(sid),
+                keys.participant_submissions(participant.id),
+                keys.JOBS,
+                keys.board(event.id),
+                keys.best(event.id),
+                keys.event_counts(event.id),
+                keys.event_channel(event.id),
+            ],
+            args=[
+                sid,
+                _SUBMISSION_PREFIX,
+                participant.id,
+                _num(now),
+                _CHANNEL_PREFIX,
+                len(flat_fields),
+                *flat_fields,
+                *flat_job,
+            ],
+        )
+        return await self.submission(sid)
+
+    async def submission(self, submission_id: str) -> SubmissionRecord:
+        data: dict[str, str] = await self.redis.hgetall(keys.submission(submission_id))
+        if not data:
+            raise NotFound(f"no submission {submission_id!r}")
+        return SubmissionRecord.from_hash(data)
+
+    async def submissions(self, ids: list[str]) -> list[SubmissionRecord]:
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ident in ids:
+                pipe.hgetall(keys.submission(ident))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [SubmissionRecord.from_hash(row) for row in rows if row]
+
+    async def start(self, submission_id: str) -> bool:
+        """QUEUED → GENERATING (with its followers); False if it was not QUEUED."""
+        done = await self._start(
+            keys=[keys.submission(submission_id), keys.followers(submission_id)],
+            args=[submission_id, _SUBMISSION_PREFIX, _num(time.time()), _CHANNEL_PREFIX],
+        )
+        return bool(done)
+
+    async def complete(
+        self, submission_id: str, *, score: float, image_key: str, model_version: str
+    ) -> bool:
+        """Record a result; idempotent: False (and no change) if already finished."""
+        event_id: str | None = await self.redis.hget(keys.submission(submission_id), "event_id")
+        if event_id is None:
+            return False
+        done = await self._complete(
+            keys=[
+                keys.submission(submission_id),
+                keys.followers(submission_id),
+                keys.board(event_id),
+                keys.best(event_id),
+                keys.event_counts(event_id),
+                keys.recent(event_id),
+                keys.event_channel(event_id),
+            ],
+            args=[
+                submission_id,
+                _SUBMISSION_PREFIX,
+                _num(time.time()),
+                _CHANNEL_PREFIX,
+                _num(score),
+                image_key,
+                model_version,
+                RECENT_KEPT,
+            ],
+        )
+        return bool(done)
+
+    async def fail(self, submission_id: str, reason: str) -> bool:
+        """End a submission (and its followers) as FAILED; a later identical prompt redraws."""
+        done = await self._fail(
+            keys=[keys.submission(submission_id), keys.followers(submission_id)],
+            args=[submission_id, _SUBMISSION_PREFIX, _num(time.time()), _CHANNEL_PREFIX, reason],
+        )
+        return bool(done)
+
+    # ------------------------------------------------------------ leaderboard
+    async def leaderboard(self, event_id: str, first: int) -> list[BoardEntry]:
+        rows: list[tuple[str, float]] = await self.redis.zrange(
+            keys.board(event_id), 0, max(first, 0) - 1, withscores=True
+        )
+        if not rows:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid, _ in rows:
+                pipe.hmget(keys.submission(sid), "participant_id", "nickname", "image_key")
+            details: list[list[str | None]] = await pipe.execute()
+        return [
+            BoardEntry(
+                submission_id=sid,
+                participant_id=pid or "",
+                nickname=nickname or "",
+                score=-float(score),
+                image_key=image or "",
+                rank=index + 1,
+            )
+            for index, ((sid, score), (pid, nickname, image)) in enumerate(
+                zip(rows, details, strict=True)
+            )
+        ]
+
+    async def recent(self, event_id: str, first: int) -> list[SubmissionRecord]:
+        ids: list[str] = await self.redis.lrange(keys.recent(event_id), 0, max(first, 0) - 1)
+        return await self.submissions(ids)
+

