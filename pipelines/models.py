@@ -36,9 +36,7 @@ def resolve_device(settings: Settings) -> tuple[torch.device, torch.dtype]:
     if settings.dtype == "auto":
         return device, torch.bfloat16 if device.type == "cuda" else torch.float32
     if settings.dtype not in _DTYPES:
-        raise ValueError(
-            f"LOOKALIKE_DTYPE={settings.dtype!r}: expected auto, {', '.join(_DTYPES)}"
-        )
+        raise ValueError(f"LOOKALIKE_DTYPE={settings.dtype!r}: expected auto, {', '.join(_DTYPES)}")
     return device, _DTYPES[settings.dtype]
 
 

@@ -82,8 +82,10 @@ def build_tiny_models(models_dir: Path) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=models_dir))
     try:
-        _save_generator(build / GENERATOR_DIR)
-        _save_scorer(build / OPEN_CLIP_CONFIG_DIR, build / SCORER_CHECKPOINT)
+        # Seeding is global; leave the caller's random state as it was.
+        with torch.random.fork_rng(devices=[]):
+            _save_generator(build / GENERATOR_DIR)
+            _save_scorer(build / OPEN_CLIP_CONFIG_DIR, build / SCORER_CHECKPOINT)
         _publish(build, models_dir)
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -183,7 +185,9 @@ def _tokenizer(source: Path) -> CLIPTokenizer:
     vocab = {token: index for index, token in enumerate(tokens)}
     (source / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (source / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer.from_pretrained(source, model_max_length=_CONTEXT_LENGTH)
+    tokenizer: CLIPTokenizer = CLIPTokenizer.from_pretrained(
+        source, model_max_length=_CONTEXT_LENGTH
+    )
     shutil.rmtree(source)
     return tokenizer
 

@@ -76,12 +76,12 @@ class ErrorCodes(SchemaExtension):
 def make_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
         ErrorCodes,
-        QueryDepthLimiter(max_depth=8),
-        MaxAliasesLimiter(max_alias_count=15),
-        MaxTokensLimiter(max_token_count=2000),
+        lambda: QueryDepthLimiter(max_depth=8),
+        lambda: MaxAliasesLimiter(max_alias_count=15),
+        lambda: MaxTokensLimiter(max_token_count=2000),
     ]
     if not settings.dev_graphiql:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )

@@ -228,7 +228,6 @@ class Mutation:
         if event.status != "OPEN":
             raise ApiError("EVENT_CLOSED", "this event is closed; thank you for playing")
         name = dedup.normalise_nickname(nickname, ctx.settings.nickname_max_chars)
-        ctx.moderation.check_nickname(name)
         joined = await ctx.store.join(event.id, name, dedup.nickname_key(name))
         if joined is None:
             raise ApiError("NICKNAME_TAKEN", f"the nickname {name!r} is taken; pick another")
@@ -246,7 +245,6 @@ class Mutation:
         if event.status != "OPEN":
             raise ApiError("EVENT_CLOSED", "this event is closed; no more prompts")
         normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
-        ctx.moderation.check_prompt(normalised)
         await ctx.admit(participant, captcha)
         record = await ctx.store.submit(
             event=event,

@@ -8,6 +8,7 @@ empty database.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,62 @@ def make_settings(
         return Settings.from_env({}, **values)
 
     return make
+
+
+class Live:
+    """A running server (real uvicorn) and worker (tiny models) in the test's event loop."""
+
+    def __init__(self, base_url: str, settings: Settings) -> None:
+        self.base_url = base_url
+        self.ws_url = base_url.replace("http://", "ws://") + "/graphql"
+        self.settings = settings
+
+
+@pytest.fixture
+async def live(make_settings: Callable[..., Settings]) -> Any:
+    """Factory: ``async with live(**settings) as app`` runs server and worker until exit."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    from pipelines.worker import Worker
+    from server.app import create_app
+    from server.connection import async_client
+
+    @contextlib.asynccontextmanager
+    async def start(worker: bool = True, **overrides: Any) -> Any:
+        settings = make_settings(**overrides)
+        # Bind first: connections wait in the backlog until uvicorn's start-up is done,
+        # so there is nothing to poll for.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        stop = asyncio.Event()
+        client = async_client(settings.redis_url)
+        working: asyncio.Task[None] | None = None
+        serving: asyncio.Task[None] | None = None
+        server: uvicorn.Server | None = None
+        try:
+            config = uvicorn.Config(
+                create_app(settings), log_level="warning", ws_per_message_deflate=False,
+                lifespan="on",
+            )
+            server = uvicorn.Server(config)
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            if worker:
+                loaded = await asyncio.to_thread(Worker.load, settings, client)
+                working = asyncio.create_task(loaded.run(stop))
+            yield Live(f"http://127.0.0.1:{port}", settings)
+        finally:
+            stop.set()
+            if working is not None:
+                await asyncio.wait_for(working, 30)
+            if server is not None and serving is not None:
+                server.should_exit = True
+                await asyncio.wait_for(serving, 30)
+            await client.aclose()
+            sock.close()
+
+    return start

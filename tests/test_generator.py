@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,16 +115,24 @@ def test_resolve_device_rejects_bad_values(
 
 
 def test_a_picture_round_trips_through_webp(generator: Generator, tmp_path: Path) -> None:
-    image = generator(["a duck"], [1])[0]
+    data = encode_webp(generator(["a duck"], [1])[0])
+    assert (data[:4], data[8:12]) == (b"RIFF", b"WEBP")
     path = tmp_path / "duck.webp"
-    path.write_bytes(encode_webp(image))
+    path.write_bytes(data)
     loaded = load_image(path)
-    assert loaded.mode == "RGB"
-    assert loaded.size == (64, 64)
-    # Lossy, but close: compare against the exact 8-bit picture.
-    exact = np.asarray(to_pil(image), dtype=np.float32)
-    lossy = np.asarray(loaded, dtype=np.float32)
-    assert np.abs(exact - lossy).mean() < 12
+    assert (loaded.mode, loaded.size) == ("RGB", (64, 64))
+
+
+def test_webp_is_lossy_but_close() -> None:
+    # A smooth picture: the tiny model draws noise, which no lossy codec keeps.
+    ramp = torch.linspace(0.0, 1.0, 48)
+    image = torch.stack(
+        [ramp.expand(32, 48), ramp.flip(0).expand(32, 48), torch.full((32, 48), 0.5)]
+    )
+    decoded = PIL.Image.open(io.BytesIO(encode_webp(image))).convert("RGB")
+    assert decoded.size == (48, 32)
+    error = np.abs(np.array(decoded, dtype=np.float32) - np.array(to_pil(image), dtype=np.float32))
+    assert error.mean() < 3
 
 
 def test_to_pil_rejects_a_batch() -> None:

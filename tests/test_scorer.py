@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import open_clip
 import pytest
 import torch
 
@@ -53,7 +54,7 @@ def test_pil_and_tensor_embeddings_agree(scorer: Scorer) -> None:
     # Quantise first so both paths see exactly the same 8-bit picture.
     picture = to_pil(_pictures(1)[0])
     from_pil = scorer.embed_pil(picture)
-    pixels = torch.from_numpy(np.asarray(picture)).permute(2, 0, 1).float() / 255.0
+    pixels = torch.from_numpy(np.array(picture)).permute(2, 0, 1).float() / 255.0
     from_tensor = scorer.embed_images(pixels.unsqueeze(0))[0]
     torch.testing.assert_close(from_pil, from_tensor)
 
@@ -88,7 +89,9 @@ def test_missing_checkpoint_is_unavailable(make_settings: MakeSettings, tmp_path
 
 
 def test_uncached_pretrained_tag_is_unavailable_offline(make_settings: MakeSettings) -> None:
-    settings = make_settings(models="real", scorer_model="ViT-B-32", scorer_pretrained="laion2b_s34b_b79k")
+    settings = make_settings(
+        models="real", scorer_model="ViT-B-32", scorer_pretrained="laion2b_s34b_b79k"
+    )
     with pytest.raises(ModelUnavailable, match="laion2b_s34b_b79k"):
         Scorer.load(settings)
 
@@ -97,3 +100,17 @@ def test_unknown_architecture_is_unavailable(make_settings: MakeSettings) -> Non
     settings = make_settings(models="real", scorer_model="No-Such-ViT")
     with pytest.raises(ModelUnavailable, match="No-Such-ViT"):
         Scorer.load(settings)
+
+
+def test_preprocessing_matches_open_clips_own_transform(
+    scorer: Scorer, make_settings: MakeSettings
+) -> None:
+    settings = model_settings(make_settings())
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        settings.scorer_model, pretrained=settings.scorer_pretrained
+    )
+    picture = to_pil(_pictures(1, 50, 80)[0])
+    with torch.inference_mode():
+        reference = model.eval().encode_image(preprocess(picture).unsqueeze(0))[0]
+    similarity = torch.dot(scorer.embed_pil(picture), reference / reference.norm())
+    assert similarity > 0.999

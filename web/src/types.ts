@@ -70,7 +70,12 @@ export type CaptchaProvider = "altcha" | "turnstile" | "hcaptcha" | "recaptcha" 
 export interface ClientConfig {
   captcha: { provider: CaptchaProvider; siteKey: string; challengeUrl: string };
   playUrl: string;
+  /** Optional; the server's defaults apply when absent. */
+  limits?: { promptMaxChars?: number; nicknameMaxChars?: number };
 }
+
+export const DEFAULT_PROMPT_MAX_CHARS = 300;
+export const DEFAULT_NICKNAME_MAX_CHARS = 24;
 
 export function isFinished(submission: Pick<Submission, "status">): boolean {
   return submission.status === "DONE" || submission.status === "FAILED";

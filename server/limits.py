@@ -1,0 +1,293 @@
+"""Who may submit how often: rate limits, the client's address, and captcha friction.
+
+Rate limits are GCRA (the generic cell rate algorithm): each client has one Redis key
+holding its *theoretical arrival time*; a request is allowed while that time is less
+than ``burst`` intervals ahead of now. One Lua script checks and updates every limit of
+a request in one atomic round trip, and consumes nothing when any of them says no.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import redis.asyncio
+
+from server import keys
+from server.errors import ApiError
+from server.settings import Settings
+
+# KEYS: the limited clients. ARGV[1]: now in seconds, or "" for the Redis clock (one clock
+# for every server process); then per key its interval (1 / rate) and burst.
+# Numbers travel as "%.17g" strings: Lua's tostring() keeps only 14 digits, and a reply
+# number would be truncated to an integer.
+_GCRA_LUA: Final = """
+local now = tonumber(ARGV[1])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local wait = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', key))
+  if tat == nil or tat < now then
+    tat = now
+  end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if now < allow_at and allow_at - now > wait then
+    wait = allow_at - now
+  end
+  tats[i] = new_tat
+end
+if wait > 0 then
+  return string.format('%.17g', wait)
+end
+for i, key in ipairs(KEYS) do
+  -- A second's slack: a key that outlives its time behaves exactly like a missing one.
+  local ttl_ms = math.ceil((tats[i] - now) * 1000) + 1000
+  redis.call('SET', key, string.format('%.17g', tats[i]), 'PX', ttl_ms)
+end
+return '0'
+"""
+
+# DECR keeps the key's expiry, so the credit still runs out on time.
+_TAKE_CREDIT_LUA: Final = """
+local credit = tonumber(redis.call('GET', KEYS[1]))
+if credit == nil or credit == 0 then
+  return 1
+end
+if credit > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
+# How long a captcha pass lasts when captcha_every_s is 0: about one conference day.
+UNTIMED_CREDIT_S: Final = 24 * 3600
+UNKNOWN_CLIENT: Final = "unknown"
+# In trusted_proxies: trust a peer that connects over a Unix socket (no address).
+UNIX_SOCKET: Final = "unix"
+
+
+class Limit:
+    """One rate: ``burst`` requests at once, then one every ``1 / rate_per_s`` seconds."""
+
+    __slots__ = ("burst", "key", "rate_per_s")
+
+    def __init__(self, key: str, *, rate_per_s: float, burst: int) -> None:
+        if not rate_per_s > 0 or not math.isfinite(rate_per_s):
+            raise ValueError(f"rate_per_s must be a positive number, got {rate_per_s}")
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, got {burst}")
+        self.key = key
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+
+
+async def check_rates(
+    client: redis.asyncio.Redis, limits: Iterable[Limit], *, now: float | None = None
+) -> float:
+    """Take one request from every limit, or from none: 0.0 if allowed, else seconds to wait.
+
+    ``now`` is for tests; by default the Redis server's clock is used.
+    """
+    limits = list(limits)
+    args: list[str] = ["" if now is None else repr(float(now))]
+    for limit in limits:
+        args += [repr(1.0 / limit.rate_per_s), str(limit.burst)]
+    script = client.register_script(_GCRA_LUA)
+    reply = await script(keys=[limit.key for limit in limits], args=args)
+    return float(reply)
+
+
+async def check_rate(
+    client: redis.asyncio.Redis,
+    key: str,
+    *,
+    rate_per_s: float,
+    burst: int,
+    now: float | None = None,
+) -> float:
+    """One GCRA limit: 0.0 if the request is allowed (and counted), else seconds to wait."""
+    return await check_rates(client, [Limit(key, rate_per_s=rate_per_s, burst=burst)], now=now)
+
+
+async def enforce_rates(client: redis.asyncio.Redis, limits: Iterable[Limit]) -> None:
+    """Like :func:`check_rates`, but raise ``RATE_LIMITED`` with ``retryAfter`` on a no."""
+    wait = await check_rates(client, limits)
+    if wait > 0:
+        raise ApiError(
+            "RATE_LIMITED",
+            f"too many submissions at once; try again in {math.ceil(wait)} s",
+            retry_after=wait,
+        )
+
+
+def submission_limits(settings: Settings, *, participant_id: str, ip: str) -> list[Limit]:
+    """The limits one submission counts against: its participant's and its address's."""
+    return [
+        Limit(
+            keys.rate("participant", participant_id),
+            rate_per_s=settings.participant_rate_per_s,
+            burst=settings.participant_burst,
+        ),
+        Limit(
+            keys.rate("ip", ip_bucket(ip)),
+            rate_per_s=settings.ip_rate_per_s,
+            burst=settings.ip_burst,
+        ),
+    ]
+
+
+async def limit_submission(
+    client: redis.asyncio.Redis, settings: Settings, *, participant_id: str, ip: str
+) -> None:
+    """Count a submission against its participant and its address, or raise ``RATE_LIMITED``."""
+    await enforce_rates(client, submission_limits(settings, participant_id=participant_id, ip=ip))
+
+
+def ip_bucket(ip: str) -> str:
+    """The unit an address is limited as: the address, or its /64 for IPv6.
+
+    One phone on IPv6 usually holds a whole /64 and can rotate addresses inside it.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+# --- the client's address
+
+
+def client_ip(
+    scope_client_host: str | None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    trusted_proxies: tuple[str, ...],
+) -> str:
+    """The address of the client, honouring ``X-Forwarded-For`` only from trusted proxies.
+
+    ``scope_client_host`` is the socket peer (ASGI ``scope["client"][0]``); ``headers`` a
+    header mapping (Starlette's ``Headers`` keeps repeated headers) or ``(name, value)``
+    pairs; ``trusted_proxies`` addresses or CIDRs, plus ``"unix"`` to trust a peer on a
+    Unix socket. The answer is the right-most address in the forwarded chain that is not
+    a trusted proxy: everything left of it was written by the client and may be forged.
+    """
+    networks = _trusted_networks(trusted_proxies)
+    peer = _parse_ip(scope_client_host) if scope_client_host else None
+    peer_trusted = (
+        UNIX_SOCKET in trusted_proxies
+        if scope_client_host is None
+        else peer is not None and _is_trusted(peer, networks)
+    )
+    fallback = str(peer) if peer is not None else (scope_client_host or UNKNOWN_CLIENT)
+    if not peer_trusted:
+        return fallback
+    chain = [
+        hop.strip()
+        for name, value in _pairs(headers)
+        if name.lower() == "x-forwarded-for"
+        for hop in value.split(",")
+    ]
+    nearest = fallback
+    for hop in reversed(chain):
+        address = _parse_ip(hop)
+        if address is None:
+            break  # garbage left of the trusted hops: the client wrote it
+        if not _is_trusted(address, networks):
+            return str(address)
+        nearest = str(address)
+    return nearest
+
+
+def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
+    if isinstance(headers, Mapping):
+        return headers.items()
+    return headers
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address from a header or peer field, tolerating ``[v6]:port`` and ``v4:port``."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@functools.lru_cache(maxsize=16)
+def _trusted_networks(
+    trusted_proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in trusted_proxies:
+        if entry == UNIX_SOCKET:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                f"LOOKALIKE_TRUSTED_PROXIES: expected addresses or CIDRs (or 'unix'), "
+                f"got {entry!r}"
+            ) from exc
+    return tuple(networks)
+
+
+def _is_trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> bool:
+    return any(address in network for network in networks)
+
+
+# --- captcha friction
+
+
+async def captcha_needed(
+    client: redis.asyncio.Redis, participant_id: str, settings: Settings
+) -> bool:
+    """Whether this submission must carry a solved captcha.
+
+    False means a recent pass (see :func:`captcha_passed`) covers it, and one of the
+    submissions that pass covers is used up, atomically. With ``captcha_every=1`` (the
+    default) every submission needs one and Redis is not asked.
+    """
+    if settings.captcha_every == 1:
+        return True
+    script = client.register_script(_TAKE_CREDIT_LUA)
+    reply = await script(keys=[keys.captcha_credit(participant_id)])
+    return bool(int(reply))
+
+
+async def captcha_passed(
+    client: redis.asyncio.Redis, participant_id: str, settings: Settings
+) -> None:
+    """Record that the participant just solved a captcha for a submission.
+
+    That pass also covers the next ``captcha_every - 1`` submissions (all of them when
+    ``captcha_every`` is 0) within ``captcha_every_s`` seconds (a day when that is 0).
+    """
+    if settings.captcha_every == 1:
+        return
+    credit = settings.captcha_every - 1 if settings.captcha_every > 1 else -1
+    ttl_s = settings.captcha_every_s if settings.captcha_every_s > 0 else UNTIMED_CREDIT_S
+    await client.set(
+        keys.captcha_credit(participant_id), credit, px=max(1, math.ceil(ttl_s * 1000))
+    )

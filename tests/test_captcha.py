@@ -1,0 +1,417 @@
+"""Captcha providers: ALTCHA round trips and replays, siteverify against a local server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import redis.asyncio
+
+from server.captcha import (
+    AltchaVerifier,
+    CaptchaVerifier,
+    OffVerifier,
+    SiteverifyVerifier,
+    make_verifier,
+    solve_altcha,
+)
+from server.connection import async_client
+from server.errors import ApiError
+from server.settings import Settings
+
+SECRET = "test-secret-key"
+
+
+@pytest.fixture
+async def redis_async(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = async_client(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_altcha(redis_async: redis.asyncio.Redis) -> Callable[..., AltchaVerifier]:
+    """Factory: an ALTCHA verifier with a small difficulty so tests solve it quickly."""
+
+    def make(**overrides: Any) -> AltchaVerifier:
+        values: dict[str, Any] = {
+            "secret_key": SECRET,
+            "max_number": 200,
+            "expires_s": 600,
+            "redis": redis_async,
+        }
+        values.update(overrides)
+        return AltchaVerifier(**values)
+
+    return make
+
+
+async def solved(verifier: CaptchaVerifier) -> str:
+    challenge = await verifier.challenge()
+    assert challenge is not None
+    return solve_altcha(challenge)
+
+
+def reason_of(info: pytest.ExceptionInfo[ApiError]) -> Any:
+    assert info.value.extensions is not None
+    return info.value.extensions.get("reason")
+
+
+def edit_payload(payload: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    data = json.loads(base64.b64decode(payload))
+    edit(data)
+    return base64.b64encode(json.dumps(data).encode()).decode()
+
+
+# --- ALTCHA
+
+
+async def test_altcha_round_trip_is_accepted(make_altcha: Callable[..., AltchaVerifier]) -> None:
+    verifier = make_altcha()
+    challenge = await verifier.challenge()
+    params = challenge["parameters"]
+    assert params["algorithm"] == "PBKDF2/SHA-256"
+    assert params["expiresAt"] > time.time()
+    assert challenge["signature"]
+    await verifier.verify(solve_altcha(challenge), remote_ip="203.0.113.7")
+
+
+async def test_altcha_difficulty_follows_max_number(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    verifier = make_altcha(max_number=64)
+    for _ in range(5):
+        challenge = await verifier.challenge()
+        parsed = json.loads(base64.b64decode(solve_altcha(challenge)))
+        assert 32 <= parsed["solution"]["counter"] < 64
+
+
+async def test_altcha_replay_is_rejected(make_altcha: Callable[..., AltchaVerifier]) -> None:
+    verifier = make_altcha()
+    payload = await solved(verifier)
+    await verifier.verify(payload, remote_ip=None)
+    with pytest.raises(ApiError) as info:
+        await verifier.verify(payload, remote_ip=None)
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == "replayed"
+
+
+async def test_altcha_replay_with_reencoded_payload_is_rejected(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    verifier = make_altcha()
+    payload = await solved(verifier)
+    await verifier.verify(payload, remote_ip=None)
+    reencoded = edit_payload(payload, lambda d: d["solution"].update(time=1.0))
+    assert reencoded != payload
+    with pytest.raises(ApiError) as info:
+        await verifier.verify(reencoded, remote_ip=None)
+    assert reason_of(info) == "replayed"
+
+
+async def test_altcha_concurrent_replays_accept_exactly_one(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    verifier = make_altcha()
+    payload = await solved(verifier)
+    results = await asyncio.gather(
+        *(verifier.verify(payload, remote_ip=None) for _ in range(50)), return_exceptions=True
+    )
+    accepted = [r for r in results if r is None]
+    rejected = [r for r in results if isinstance(r, ApiError)]
+    assert len(accepted) == 1
+    assert len(rejected) == 49
+    assert {(e.code, (e.extensions or {}).get("reason")) for e in rejected} == {
+        ("CAPTCHA_INVALID", "replayed")
+    }
+
+
+async def test_altcha_two_solutions_are_both_accepted(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    verifier = make_altcha()
+    first, second = await solved(verifier), await solved(verifier)
+    await verifier.verify(first, remote_ip=None)
+    await verifier.verify(second, remote_ip=None)
+
+
+async def test_altcha_expired_is_rejected(make_altcha: Callable[..., AltchaVerifier]) -> None:
+    issued_long_ago = make_altcha(clock=lambda: time.time() - 3600)
+    payload = await solved(issued_long_ago)
+    with pytest.raises(ApiError) as info:
+        await make_altcha().verify(payload, remote_ip=None)
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == "expired"
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d["challenge"]["parameters"].update(keyPrefix="00"), "tampered"),
+        (lambda d: d["challenge"]["parameters"].update(expiresAt=2**40), "tampered"),
+        (lambda d: d["challenge"].update(signature="0" * 64), "tampered"),
+        (lambda d: d["challenge"].pop("signature"), "tampered"),
+        (lambda d: d["solution"].update(derivedKey="ab" * 32), "wrong_solution"),
+        (lambda d: d["solution"].update(derivedKey=12), "wrong_solution"),
+        (lambda d: d.pop("solution"), "malformed"),
+        (lambda d: d["challenge"].update(parameters=[1, 2]), "malformed"),
+    ],
+)
+async def test_altcha_tampered_payloads_are_rejected(
+    make_altcha: Callable[..., AltchaVerifier],
+    edit: Callable[[dict[str, Any]], None],
+    reason: str,
+) -> None:
+    verifier = make_altcha()
+    payload = edit_payload(await solved(verifier), edit)
+    with pytest.raises(ApiError) as info:
+        await verifier.verify(payload, remote_ip=None)
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == reason
+
+
+async def test_altcha_from_another_secret_is_rejected(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    payload = await solved(make_altcha(secret_key="some other server"))
+    with pytest.raises(ApiError) as info:
+        await make_altcha().verify(payload, remote_ip=None)
+    assert reason_of(info) == "tampered"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["not base64 at all!", "bm90IGpzb24=", base64.b64encode(b"[1, 2]").decode(), "x" * 9000],
+)
+async def test_altcha_malformed_payloads_are_rejected(
+    make_altcha: Callable[..., AltchaVerifier], payload: str
+) -> None:
+    with pytest.raises(ApiError) as info:
+        await make_altcha().verify(payload, remote_ip=None)
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == "malformed"
+
+
+@pytest.mark.parametrize("payload", [None, "", "   "])
+async def test_missing_payload_is_required(
+    make_altcha: Callable[..., AltchaVerifier], payload: str | None
+) -> None:
+    with pytest.raises(ApiError) as info:
+        await make_altcha().verify(payload, remote_ip=None)
+    assert info.value.code == "CAPTCHA_REQUIRED"
+
+
+def test_altcha_needs_a_secret(redis_async: redis.asyncio.Redis) -> None:
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        AltchaVerifier(secret_key="", max_number=10, expires_s=60, redis=redis_async)
+
+
+# --- factory
+
+
+async def test_factory_builds_altcha_by_default(
+    redis_url: str, redis_async: redis.asyncio.Redis
+) -> None:
+    settings = Settings.from_env({}, redis_url=redis_url, captcha_max_number=100)
+    verifier = make_verifier(settings, redis_async)
+    assert isinstance(verifier, AltchaVerifier)
+    await verifier.verify(await solved(verifier), remote_ip=None)
+
+
+async def test_factory_off_warns_and_accepts_anything(
+    redis_async: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env({}, captcha_provider="off")
+    with caplog.at_level(logging.WARNING, logger="server.captcha.off"):
+        verifier = make_verifier(settings, redis_async)
+    assert isinstance(verifier, OffVerifier)
+    assert any(r.levelno == logging.WARNING and "OFF" in r.message for r in caplog.records)
+    assert await verifier.challenge() is None
+    await verifier.verify(None, remote_ip=None)
+
+
+@pytest.mark.parametrize("provider", ["turnstile", "hcaptcha", "recaptcha"])
+def test_factory_builds_siteverify_with_real_urls(
+    redis_async: redis.asyncio.Redis, provider: str
+) -> None:
+    settings = Settings.from_env({}, captcha_provider=provider, captcha_secret="s")
+    verifier = make_verifier(settings, redis_async)
+    assert isinstance(verifier, SiteverifyVerifier)
+    assert verifier.verify_url.startswith("https://")
+    assert "siteverify" in verifier.verify_url
+
+
+# --- siteverify, against a stand-in provider on 127.0.0.1
+
+
+@dataclass
+class FakeProvider:
+    """A local siteverify endpoint; ``answer`` decides each reply."""
+
+    url: str
+    answer: str = "yes"  # yes | no | low-score | http-500 | not-json | list | hang
+    requests: list[dict[str, list[str]]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[FakeProvider]:
+    provider = FakeProvider(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            form = parse_qs(self.rfile.read(length).decode())
+            provider.requests.append(form)
+            if provider.answer == "hang":
+                provider.release.wait(timeout=10)
+            status, body = {
+                "yes": (200, {"success": True, "hostname": "booth.example.org"}),
+                "no": (200, {"success": False, "error-codes": ["invalid-input-response"]}),
+                "low-score": (200, {"success": True, "score": 0.1}),
+                "http-500": (500, {"success": True}),
+                "list": (200, [True]),
+            }.get(provider.answer, (200, None))
+            data = b"<html>oops" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    provider.url = f"http://127.0.0.1:{server.server_port}/siteverify"
+    # A short poll interval only makes shutdown() return sooner.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield provider
+    provider.release.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make_siteverify(
+    redis_async: redis.asyncio.Redis, fake_provider: FakeProvider, http: httpx.AsyncClient
+) -> Callable[..., SiteverifyVerifier]:
+    def make(**overrides: Any) -> SiteverifyVerifier:
+        values: dict[str, Any] = {
+            "provider": "turnstile",
+            "secret": "provider-secret",
+            "site_key": "site-key",
+            "redis": redis_async,
+            "http": http,
+            "verify_url": fake_provider.url,
+            "timeout_s": 2.0,
+        }
+        values.update(overrides)
+        return SiteverifyVerifier(**values)
+
+    return make
+
+
+@pytest.mark.parametrize("provider", ["turnstile", "hcaptcha", "recaptcha"])
+async def test_siteverify_accepts_what_the_provider_accepts(
+    make_siteverify: Callable[..., SiteverifyVerifier], fake_provider: FakeProvider, provider: str
+) -> None:
+    verifier = make_siteverify(provider=provider)
+    assert await verifier.challenge() is None
+    await verifier.verify("token-1", remote_ip="198.51.100.4")
+    (form,) = fake_provider.requests
+    assert form["secret"] == ["provider-secret"]
+    assert form["response"] == ["token-1"]
+    assert form["remoteip"] == ["198.51.100.4"]
+    assert ("sitekey" in form) == (provider == "hcaptcha")
+
+
+async def test_siteverify_token_is_accepted_once(
+    make_siteverify: Callable[..., SiteverifyVerifier],
+) -> None:
+    verifier = make_siteverify()
+    await verifier.verify("token-1", remote_ip=None)
+    with pytest.raises(ApiError) as info:
+        await verifier.verify("token-1", remote_ip=None)
+    assert reason_of(info) == "replayed"
+
+
+async def test_siteverify_works_without_a_shared_client(
+    make_siteverify: Callable[..., SiteverifyVerifier], fake_provider: FakeProvider
+) -> None:
+    await make_siteverify(http=None).verify("token-1", remote_ip=None)
+    assert len(fake_provider.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("no", "rejected"),
+        ("low-score", "rejected"),
+        ("http-500", "unavailable"),
+        ("not-json", "unavailable"),
+        ("list", "unavailable"),
+    ],
+)
+async def test_siteverify_rejects_anything_but_a_clear_yes(
+    make_siteverify: Callable[..., SiteverifyVerifier],
+    fake_provider: FakeProvider,
+    answer: str,
+    reason: str,
+) -> None:
+    fake_provider.answer = answer
+    with pytest.raises(ApiError) as info:
+        await make_siteverify().verify("token-1", remote_ip=None)
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == reason
+
+
+async def test_siteverify_timeout_is_invalid(
+    make_siteverify: Callable[..., SiteverifyVerifier], fake_provider: FakeProvider
+) -> None:
+    fake_provider.answer = "hang"
+    started = time.monotonic()
+    with pytest.raises(ApiError) as info:
+        await make_siteverify(timeout_s=0.3).verify("token-1", remote_ip=None)
+    assert time.monotonic() - started < 3
+    assert info.value.code == "CAPTCHA_INVALID"
+    assert reason_of(info) == "unavailable"
+
+
+async def test_siteverify_unreachable_provider_is_invalid(
+    make_siteverify: Callable[..., SiteverifyVerifier],
+) -> None:
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    verifier = make_siteverify(verify_url="http://127.0.0.1:9/siteverify")
+    with pytest.raises(ApiError) as info:
+        await verifier.verify("token-1", remote_ip=None)
+    assert reason_of(info) == "unavailable"
+
+
+async def test_siteverify_missing_token_is_required_without_asking(
+    make_siteverify: Callable[..., SiteverifyVerifier], fake_provider: FakeProvider
+) -> None:
+    with pytest.raises(ApiError) as info:
+        await make_siteverify().verify("", remote_ip=None)
+    assert info.value.code == "CAPTCHA_REQUIRED"
+    assert fake_provider.requests == []

@@ -1,0 +1,26 @@
+/** What a person reads for each API error code. */
+import type { ApiError } from "./api";
+import { hasKey, type Translate } from "./i18n";
+
+/** Error codes whose message counts down `retryAfter`. */
+export function hasCountdown(error: ApiError): boolean {
+  return (error.code === "RATE_LIMITED" || error.code === "BUSY") && error.retryAfter != null;
+}
+
+/**
+ * The friendly message for `error`. `secondsLeft` is the live countdown for
+ * RATE_LIMITED and BUSY (the caller ticks it from `retryAfter`).
+ */
+export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number): string {
+  if (error.code === "RATE_LIMITED" || error.code === "BUSY") {
+    const s = secondsLeft ?? (error.retryAfter != null ? Math.ceil(error.retryAfter) : undefined);
+    if (s == null || s <= 0) return t(`err.${error.code}.over`);
+    return t(`err.${error.code}`, { s });
+  }
+  if (error.code === "INVALID_INPUT" && error.reason) {
+    const key = `err.INVALID_INPUT.${error.reason}`;
+    if (hasKey(key)) return t(key);
+  }
+  const key = `err.${error.code}`;
+  return hasKey(key) ? t(key) : t("err.INTERNAL");
+}

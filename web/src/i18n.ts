@@ -1,0 +1,319 @@
+/**
+ * Korean and English text. The language comes from a saved choice, then `?lang=`,
+ * then the browser's languages; {@link setLang} switches it live.
+ */
+import { createStore, useStore } from "./store";
+
+export type Lang = "en" | "ko";
+export const LANGS: readonly Lang[] = ["en", "ko"];
+
+const en = {
+  "brand": "Lookalike",
+  "lang.switch": "한국어",
+  "lang.switchLabel": "Switch language to Korean",
+  "conn.live": "Live",
+  "conn.connecting": "Connecting…",
+  "conn.reconnecting": "Reconnecting…",
+  "conn.offline": "Offline",
+  "conn.lastUpdate": "last update {ago}",
+  "time.justNow": "just now",
+  "time.seconds": "{n} s ago",
+  "time.minutes": "{n} min ago",
+  "time.hours": "{n} h ago",
+  "image.unavailable": "Picture not available",
+  "load.failed": "Can't reach the contest server.",
+  "load.retry": "Try again",
+  "banner.offline": "You're offline. We'll reconnect by ourselves.",
+  "banner.reconnecting": "Connection is shaky. Reconnecting…",
+  "play.target": "Target",
+  "play.targetHint": "Describe this picture in words. The closer the AI's drawing, the higher your score.",
+  "join.title": "Join the contest",
+  "join.nickname": "Nickname",
+  "join.placeholder": "Shown on the big screen",
+  "join.help": "Up to {n} characters. Everyone will see it.",
+  "join.submit": "Join",
+  "join.joining": "Joining…",
+  "me.hello": "Hi, {name}",
+  "me.best": "Best",
+  "me.rank": "Rank",
+  "me.drawings": "Drawings",
+  "prompt.label": "Your prompt",
+  "prompt.placeholder": "e.g. a yellow rubber duck next to a white swan, cartoon style",
+  "prompt.submit": "Draw it!",
+  "prompt.sending": "Sending…",
+  "prompt.verifying": "Checking you're human…",
+  "prompt.wait": "Wait {s} s",
+  "prompt.busy": "Drawing in progress…",
+  "prompt.closed": "Contest closed",
+  "captcha.label": "Quick check",
+  "captcha.unavailable": "The check could not load. Reload the page to try again.",
+  "status.queued": "In line",
+  "status.position": "#{n} in line",
+  "status.eta": "ready in about {s} s",
+  "status.etaSoon": "almost there",
+  "status.generating": "Drawing…",
+  "status.done": "Your drawing",
+  "status.failed": "The drawing failed",
+  "status.failedHint": "That wasn't your fault. Please try again.",
+  "result.similarity": "Similarity",
+  "result.newBest": "New personal best!",
+  "result.dedup": "This prompt was drawn before. Same prompt, same picture: change some words for a new one.",
+  "result.tryAgain": "Change a few words and try again!",
+  "result.yourRank": "You're #{rank} of {total}",
+  "history.title": "Your drawings",
+  "history.empty": "Your drawings will show up here.",
+  "history.reuse": "Edit this prompt",
+  "history.show": "Show",
+  "err.INVALID_INPUT": "Please check what you typed.",
+  "err.INVALID_INPUT.empty": "Please write something first.",
+  "err.INVALID_INPUT.too_long": "That's too long. Please shorten it.",
+  "err.INVALID_INPUT.control_characters": "Please remove invisible special characters.",
+  "err.INVALID_INPUT.blocked": "That contains a word we can't accept. Please use different words.",
+  "err.UNAUTHENTICATED": "Your session has ended. Please join again.",
+  "err.FORBIDDEN": "You're not allowed to do that.",
+  "err.NICKNAME_TAKEN": "That nickname is taken. Please pick another one.",
+  "err.EVENT_CLOSED": "The contest has ended. Thanks for playing!",
+  "err.NOT_FOUND": "We couldn't find that.",
+  "err.CAPTCHA_REQUIRED": "Please finish the quick check first.",
+  "err.CAPTCHA_INVALID": "The quick check didn't pass. Please try again.",
+  "err.RATE_LIMITED": "Whoa, slow down! You can send again in {s} s.",
+  "err.RATE_LIMITED.over": "You can send again now.",
+  "err.IN_FLIGHT": "Your previous drawing is still in progress. Wait for it to finish.",
+  "err.BUSY": "The drawing machine is very busy. Please try again in {s} s.",
+  "err.BUSY.over": "The drawing machine is very busy. Please try again.",
+  "err.BANNED": "You can't take part any more. Please talk to the booth staff.",
+  "err.INTERNAL": "Something went wrong on our side. Please try again.",
+  "err.NETWORK": "Can't reach the server. Check your connection and try again.",
+  "err.UNSUPPORTED": "This server doesn't support that yet.",
+  "board.target": "Target",
+  "board.scan": "Scan to play",
+  "board.howTo": "Describe the picture in words. AI draws it. Closest wins!",
+  "board.players": "players",
+  "board.drawings": "drawings",
+  "board.latest": "Just drawn",
+  "board.empty": "No scores yet. Be the first!",
+  "board.newLeader": "New #1!",
+  "board.frozen": "Board frozen",
+  "board.closed": "Contest closed: final results",
+  "board.stale": "Connection lost. This is the board as of {time}.",
+  "admin.title": "Organiser console",
+  "admin.login": "Log in",
+  "admin.loggingIn": "Logging in…",
+  "admin.password": "Organiser password",
+  "admin.wrongPassword": "Wrong password.",
+  "admin.logout": "Log out",
+  "admin.loginUnavailable": "Organiser login isn't available on this server yet. The live feed works; moderation actions stay off until it is.",
+  "admin.readOnly": "Read-only: log in to moderate.",
+  "admin.tab.moderation": "Moderation",
+  "admin.tab.leaderboard": "Leaderboard",
+  "admin.tab.event": "Event",
+  "admin.latest": "Latest drawings",
+  "admin.latestHint": "Newest first. Hide anything inappropriate: it disappears from the big screen.",
+  "admin.top": "Top entries",
+  "admin.hide": "Hide",
+  "admin.ban": "Ban",
+  "admin.hidden": "Hidden",
+  "admin.banned": "Banned",
+  "admin.confirmBan": "Ban {name}? They won't be able to send any more prompts.",
+  "admin.noParticipant": "The server doesn't say which participant made this drawing yet.",
+  "admin.unavailable": "Not available on this server yet.",
+  "admin.promptMissing": "(prompt not sent by the server)",
+  "admin.status": "Status",
+  "admin.status.OPEN": "Open",
+  "admin.status.CLOSED": "Closed",
+  "admin.openBoard": "Open the big screen",
+  "admin.openPlay": "Open the phone page",
+  "admin.empty": "Nothing drawn yet.",
+  "admin.frozen": "The board is frozen.",
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const ko: Record<MessageKey, string> = {
+  "brand": "Lookalike",
+  "lang.switch": "English",
+  "lang.switchLabel": "영어로 바꾸기",
+  "conn.live": "실시간",
+  "conn.connecting": "연결 중…",
+  "conn.reconnecting": "다시 연결하는 중…",
+  "conn.offline": "오프라인",
+  "conn.lastUpdate": "마지막 업데이트 {ago}",
+  "time.justNow": "방금",
+  "time.seconds": "{n}초 전",
+  "time.minutes": "{n}분 전",
+  "time.hours": "{n}시간 전",
+  "image.unavailable": "그림을 불러올 수 없어요",
+  "load.failed": "대회 서버에 연결할 수 없어요.",
+  "load.retry": "다시 시도",
+  "banner.offline": "오프라인 상태예요. 연결되면 자동으로 이어서 할게요.",
+  "banner.reconnecting": "연결이 불안정해요. 다시 연결하는 중…",
+  "play.target": "목표 그림",
+  "play.targetHint": "이 그림을 글로 묘사해 보세요. AI가 그린 그림이 비슷할수록 점수가 높아요.",
+  "join.title": "대회 참가하기",
+  "join.nickname": "닉네임",
+  "join.placeholder": "대형 화면에 표시돼요",
+  "join.help": "최대 {n}자. 모두에게 보여요.",
+  "join.submit": "참가하기",
+  "join.joining": "참가하는 중…",
+  "me.hello": "{name} 님, 안녕하세요",
+  "me.best": "최고 점수",
+  "me.rank": "순위",
+  "me.drawings": "그린 그림",
+  "prompt.label": "프롬프트",
+  "prompt.placeholder": "예: 하얀 백조 옆에 있는 노란 고무 오리, 만화 스타일",
+  "prompt.submit": "그려 줘!",
+  "prompt.sending": "보내는 중…",
+  "prompt.verifying": "사람인지 확인하는 중…",
+  "prompt.wait": "{s}초 기다려 주세요",
+  "prompt.busy": "그리는 중…",
+  "prompt.closed": "대회 종료",
+  "captcha.label": "간단한 확인",
+  "captcha.unavailable": "확인 도구를 불러오지 못했어요. 페이지를 새로 고쳐 주세요.",
+  "status.queued": "대기 중",
+  "status.position": "대기 {n}번째",
+  "status.eta": "약 {s}초 후 완성",
+  "status.etaSoon": "거의 다 됐어요",
+  "status.generating": "그리는 중…",
+  "status.done": "내 그림",
+  "status.failed": "그림을 그리지 못했어요",
+  "status.failedHint": "내 잘못이 아니에요. 다시 시도해 주세요.",
+  "result.similarity": "유사도",
+  "result.newBest": "개인 최고 기록!",
+  "result.dedup": "이미 그려진 프롬프트예요. 같은 프롬프트는 같은 그림이 나와요. 단어를 바꿔 보세요.",
+  "result.tryAgain": "단어를 조금 바꿔서 다시 도전해 보세요!",
+  "result.yourRank": "{total}명 중 {rank}위",
+  "history.title": "내 그림",
+  "history.empty": "그린 그림이 여기에 표시돼요.",
+  "history.reuse": "이 프롬프트 고치기",
+  "history.show": "보기",
+  "err.INVALID_INPUT": "입력한 내용을 확인해 주세요.",
+  "err.INVALID_INPUT.empty": "먼저 내용을 입력해 주세요.",
+  "err.INVALID_INPUT.too_long": "너무 길어요. 조금 줄여 주세요.",
+  "err.INVALID_INPUT.control_characters": "보이지 않는 특수 문자를 지워 주세요.",
+  "err.INVALID_INPUT.blocked": "사용할 수 없는 단어가 들어 있어요. 다른 단어로 바꿔 주세요.",
+  "err.UNAUTHENTICATED": "세션이 끝났어요. 다시 참가해 주세요.",
+  "err.FORBIDDEN": "이 작업을 할 권한이 없어요.",
+  "err.NICKNAME_TAKEN": "이미 사용 중인 닉네임이에요. 다른 닉네임을 골라 주세요.",
+  "err.EVENT_CLOSED": "대회가 끝났어요. 참여해 주셔서 감사합니다!",
+  "err.NOT_FOUND": "찾을 수 없어요.",
+  "err.CAPTCHA_REQUIRED": "먼저 간단한 확인을 완료해 주세요.",
+  "err.CAPTCHA_INVALID": "확인에 실패했어요. 다시 시도해 주세요.",
+  "err.RATE_LIMITED": "너무 빨라요! {s}초 후에 다시 보낼 수 있어요.",
+  "err.RATE_LIMITED.over": "이제 다시 보낼 수 있어요.",
+  "err.IN_FLIGHT": "이전 그림을 아직 그리는 중이에요. 끝날 때까지 기다려 주세요.",
+  "err.BUSY": "지금 그림 기계가 아주 바빠요. {s}초 후에 다시 시도해 주세요.",
+  "err.BUSY.over": "지금 그림 기계가 아주 바빠요. 다시 시도해 주세요.",
+  "err.BANNED": "더 이상 참여할 수 없어요. 부스 스태프에게 문의해 주세요.",
+  "err.INTERNAL": "서버에 문제가 생겼어요. 다시 시도해 주세요.",
+  "err.NETWORK": "서버에 연결할 수 없어요. 연결 상태를 확인하고 다시 시도해 주세요.",
+  "err.UNSUPPORTED": "이 서버는 아직 이 기능을 지원하지 않아요.",
+  "board.target": "목표 그림",
+  "board.scan": "QR 코드로 참여하세요",
+  "board.howTo": "그림을 글로 설명하면 AI가 그려요. 가장 비슷하게 그리면 우승!",
+  "board.players": "참가자",
+  "board.drawings": "그림",
+  "board.latest": "방금 그린 그림",
+  "board.empty": "아직 점수가 없어요. 첫 번째 도전자가 되어 보세요!",
+  "board.newLeader": "새로운 1위!",
+  "board.frozen": "순위 고정됨",
+  "board.closed": "대회 종료: 최종 결과",
+  "board.stale": "연결이 끊겼어요. {time} 기준 순위예요.",
+  "admin.title": "운영자 콘솔",
+  "admin.login": "로그인",
+  "admin.loggingIn": "로그인 중…",
+  "admin.password": "운영자 비밀번호",
+  "admin.wrongPassword": "비밀번호가 틀렸어요.",
+  "admin.logout": "로그아웃",
+  "admin.loginUnavailable": "이 서버에는 아직 운영자 로그인이 없어요. 실시간 목록은 볼 수 있고, 검수 기능은 로그인이 생기면 켜져요.",
+  "admin.readOnly": "읽기 전용: 검수하려면 로그인하세요.",
+  "admin.tab.moderation": "검수",
+  "admin.tab.leaderboard": "순위표",
+  "admin.tab.event": "이벤트",
+  "admin.latest": "최근 그림",
+  "admin.latestHint": "최신순. 부적절한 그림은 숨기면 대형 화면에서 사라져요.",
+  "admin.top": "상위 기록",
+  "admin.hide": "숨기기",
+  "admin.ban": "차단",
+  "admin.hidden": "숨김",
+  "admin.banned": "차단됨",
+  "admin.confirmBan": "{name} 님을 차단할까요? 더 이상 프롬프트를 보낼 수 없게 돼요.",
+  "admin.noParticipant": "서버가 아직 이 그림의 참가자를 알려 주지 않아요.",
+  "admin.unavailable": "이 서버에서는 아직 사용할 수 없어요.",
+  "admin.promptMissing": "(서버가 프롬프트를 보내지 않았어요)",
+  "admin.status": "상태",
+  "admin.status.OPEN": "진행 중",
+  "admin.status.CLOSED": "종료",
+  "admin.openBoard": "대형 화면 열기",
+  "admin.openPlay": "참가 페이지 열기",
+  "admin.empty": "아직 그린 그림이 없어요.",
+  "admin.frozen": "순위가 고정되어 있어요.",
+};
+
+const DICTIONARIES: Record<Lang, Record<MessageKey, string>> = { en, ko };
+const STORAGE_KEY = "lookalike.lang";
+
+export function detectLang(
+  saved: string | null,
+  search: string,
+  browserLanguages: readonly string[],
+): Lang {
+  const fromQuery = new URLSearchParams(search).get("lang");
+  for (const candidate of [saved, fromQuery]) {
+    if (candidate === "en" || candidate === "ko") return candidate;
+  }
+  for (const language of browserLanguages) {
+    const base = language.toLowerCase().split("-")[0];
+    if (base === "ko" || base === "en") return base;
+  }
+  return "en";
+}
+
+function readSaved(): string | null {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null; // storage blocked (private mode on some phones)
+  }
+}
+
+export const lang = createStore<Lang>(
+  typeof window === "undefined"
+    ? "en"
+    : detectLang(readSaved(), location.search, navigator.languages ?? [navigator.language]),
+);
+
+function applyDocumentLang(value: Lang) {
+  if (typeof document !== "undefined") document.documentElement.lang = value;
+}
+applyDocumentLang(lang.get());
+lang.subscribe(applyDocumentLang);
+
+export function setLang(value: Lang) {
+  try {
+    localStorage.setItem(STORAGE_KEY, value);
+  } catch {
+    // not saved; the choice still applies to this page
+  }
+  lang.set(value);
+}
+
+export type Params = Record<string, string | number>;
+
+export function translate(language: Lang, key: MessageKey, params: Params = {}): string {
+  const template = DICTIONARIES[language][key] ?? en[key];
+  return template.replace(/\{(\w+)\}/g, (match, name: string) =>
+    name in params ? String(params[name]) : match,
+  );
+}
+
+export function hasKey(key: string): key is MessageKey {
+  return key in en;
+}
+
+export type Translate = (key: MessageKey, params?: Params) => string;
+
+/** The current language and a `t` bound to it; re-renders on a switch. */
+export function useI18n(): { lang: Lang; t: Translate } {
+  const current = useStore(lang);
+  return { lang: current, t: (key, params) => translate(current, key, params) };
+}

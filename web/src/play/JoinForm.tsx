@@ -1,0 +1,65 @@
+import { useState } from "preact/hooks";
+import { ApiError, asApiError } from "../api";
+import { useI18n } from "../i18n";
+import { ErrorNote } from "./ErrorNote";
+
+interface Props {
+  maxChars: number;
+  closed: boolean;
+  notice: ApiError | null;
+  onJoin: (nickname: string) => Promise<void>;
+}
+
+export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
+  const { t } = useI18n();
+  const [nickname, setNickname] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(notice);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const trimmed = nickname.trim();
+    if (!trimmed) {
+      setError(new ApiError("INVALID_INPUT", "nickname is empty", "empty"));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await onJoin(trimmed);
+    } catch (caught) {
+      setError(asApiError(caught));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="card join" onSubmit={submit} noValidate>
+      <h2 class="card__title">{t("join.title")}</h2>
+      <label class="field">
+        <span class="field__label">{t("join.nickname")}</span>
+        <input
+          class="field__input"
+          name="nickname"
+          type="text"
+          value={nickname}
+          maxLength={maxChars}
+          placeholder={t("join.placeholder")}
+          autocomplete="nickname"
+          autocapitalize="off"
+          spellcheck={false}
+          enterKeyHint="go"
+          disabled={busy}
+          onInput={(e) => setNickname(e.currentTarget.value)}
+        />
+        <span class="field__help">{t("join.help", { n: maxChars })}</span>
+      </label>
+      {error ? <ErrorNote error={error} /> : null}
+      {closed ? <p class="note note--info">{t("err.EVENT_CLOSED")}</p> : null}
+      <button class="button button--primary" type="submit" disabled={busy || closed}>
+        {busy ? t("join.joining") : t("join.submit")}
+      </button>
+    </form>
+  );
+}

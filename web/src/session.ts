@@ -1,0 +1,43 @@
+/**
+ * Bearer tokens kept in localStorage: the participant's (from `join`) and the
+ * organiser's (from `organiserLogin`). The participant's also lives in an HttpOnly
+ * cookie; the stored copy is what the WebSocket's connection_init carries.
+ */
+
+export interface TokenStore {
+  get(): string | null;
+  set(token: string): void;
+  clear(): void;
+}
+
+function tokenStore(key: string): TokenStore {
+  let memory: string | null = null; // when storage is blocked
+  return {
+    get() {
+      try {
+        return localStorage.getItem(key) ?? memory;
+      } catch {
+        return memory;
+      }
+    },
+    set(token) {
+      memory = token;
+      try {
+        localStorage.setItem(key, token);
+      } catch {
+        // memory copy only
+      }
+    },
+    clear() {
+      memory = null;
+      try {
+        localStorage.removeItem(key);
+      } catch {
+        // nothing stored
+      }
+    },
+  };
+}
+
+export const participantToken = tokenStore("lookalike.token");
+export const organiserToken = tokenStore("lookalike.organiserToken");
