@@ -78,6 +78,7 @@ class Worker:
         self.version = f"{generator.version} | {scorer.version}"
         self._targets: dict[str, torch.Tensor] = {}
         self.jobs_done = 0
+        self.ready = asyncio.Event()  # set once the first heartbeat is recorded
 
     @classmethod
     def load(cls, settings: Settings, client: redis.asyncio.Redis) -> Worker:
@@ -101,6 +102,7 @@ class Worker:
             while not stop.is_set():
                 taken = await self.take()
                 if taken:
+                    await self.mark_started(taken)
                     results = await asyncio.to_thread(self.run_batch, taken)
                     await self.publish(taken, results)
         finally:
@@ -159,6 +161,11 @@ class Worker:
         except MessageError:
             log.exception("dropping unreadable stream entry %s", entry_id)
             return Taken(entry_id, None, deliveries)
+
+    async def mark_started(self, taken: Sequence[Taken]) -> None:
+        for t in taken:
+            if t.job is not None:
+                await self.store.start(t.job.submission_id)
 
     # ------------------------------------------------------------------- run
     def run_batch(self, taken: Sequence[Taken]) -> list[Result | Failure]:
@@ -234,5 +241,6 @@ class Worker:
         while not stop.is_set():
             with contextlib.suppress(redis.RedisError):
                 await self.redis.zadd(keys.WORKERS, {self.name: time.time()})
+                self.ready.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.worker_heartbeat_s)

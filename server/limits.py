@@ -244,8 +244,7 @@ def _trusted_networks(
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError as exc:
             raise ValueError(
-                f"LOOKALIKE_TRUSTED_PROXIES: expected addresses or CIDRs (or 'unix'), "
-                f"got {entry!r}"
+                f"LOOKALIKE_TRUSTED_PROXIES: expected addresses or CIDRs (or 'unix'), got {entry!r}"
             ) from exc
     return tuple(networks)
 

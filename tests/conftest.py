@@ -135,6 +135,7 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
             if worker:
                 loaded = await asyncio.to_thread(Worker.load, settings, client)
                 working = asyncio.create_task(loaded.run(stop))
+                await asyncio.wait_for(loaded.ready.wait(), 30)
             yield Live(f"http://127.0.0.1:{port}", settings)
         finally:
             stop.set()

@@ -113,4 +113,5 @@ def test_preprocessing_matches_open_clips_own_transform(
     with torch.inference_mode():
         reference = model.eval().encode_image(preprocess(picture).unsqueeze(0))[0]
     similarity = torch.dot(scorer.embed_pil(picture), reference / reference.norm())
-    assert similarity > 0.999
+    # Random tiny weights make unrelated pictures look alike (about 0.95), hence the bar.
+    assert similarity > 0.9999

@@ -38,7 +38,7 @@ export function Picture({ src, alt, class: className = "", loading = "lazy" }: P
   const url = src && attempt > 0 ? `${src}${src.includes("?") ? "&" : "?"}retry=${attempt}` : src;
 
   return (
-    <div class={`picture picture--${src ? state : "failed"} ${className}`}>
+    <div class={`picture picture--${src ? (exhausted ? "failed" : state) : "empty"} ${className}`}>
       {src && !exhausted ? (
         <img
           key={url}
@@ -51,7 +51,7 @@ export function Picture({ src, alt, class: className = "", loading = "lazy" }: P
           onError={() => setState("failed")}
         />
       ) : null}
-      {!src || exhausted ? (
+      {src && exhausted ? (
         <span class="picture__missing" role="img" aria-label={alt}>
           {t("image.unavailable")}
         </span>
