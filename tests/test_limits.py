@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
@@ -57,18 +57,25 @@ class GcraModel:
         return 0.0
 
 
-# Rates from one every 100 s to 50 per second; gaps often zero (a macro's burst).
+# Gaps between requests in units of the limit's interval: often zero (a macro's burst),
+# often less than one interval (over the rate), sometimes long idle spells.
 gaps = st.lists(
-    st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=30.0)), min_size=1, max_size=40
+    st.one_of(
+        st.just(0.0),
+        st.floats(min_value=0.0, max_value=1.5),
+        st.floats(min_value=0.0, max_value=30.0),
+    ),
+    min_size=3,
+    max_size=40,
 )
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     rate=st.floats(min_value=0.01, max_value=50.0),
-    burst=st.integers(min_value=1, max_value=20),
+    burst=st.one_of(st.integers(min_value=1, max_value=3), st.integers(min_value=1, max_value=20)),
     gaps=gaps,
     start=st.floats(min_value=1e9, max_value=2e9),
 )
@@ -80,14 +87,17 @@ def test_gcra_matches_reference_model(
         key = f"test:gcra:{uuid.uuid4()}"
         model = GcraModel(rate, burst)
         now = start
+        rejected = 0
         try:
             for gap in gaps:
-                now += gap
+                now += gap / rate
                 got = await check_rate(client, key, rate_per_s=rate, burst=burst, now=now)
                 assert got == model.request(now)
+                rejected += got > 0
         finally:
             await client.delete(key)
             await client.aclose()
+        event("some rejected" if rejected else "all allowed")
 
     asyncio.run(run())
 
