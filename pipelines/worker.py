@@ -103,7 +103,9 @@ class Worker:
                 taken = await self.take()
                 if taken:
                     await self.mark_started(taken)
+                    began = time.perf_counter()
                     results = await asyncio.to_thread(self.run_batch, taken)
+                    await self.store.record_job_seconds((time.perf_counter() - began) / len(taken))
                     await self.publish(taken, results)
         finally:
             heartbeat.cancel()

@@ -78,6 +78,9 @@ def followers(submission_id: str) -> str:
 
 
 JOBS = f"{ROOT}:jobs"  # stream of pipelines.messages.Job
+# Hash: enqueued and started job counters (queue positions), job_seconds (EWMA of GPU
+# seconds per job, for honest waiting-time estimates).
+QUEUE = f"{ROOT}:queue"
 JOBS_GROUP = "workers"
 WORKERS = f"{ROOT}:workers"  # sorted set: worker id -> last heartbeat (unix seconds)
 

@@ -7,21 +7,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import redis.asyncio
 from starlette.requests import HTTPConnection
 
 from pipelines.worker import ensure_group
-from server import keys
+from server import keys, limits
 from server.broadcast import Broadcaster
+from server.captcha import CaptchaVerifier, make_verifier
 from server.connection import async_client
 from server.demo import target_webp
 from server.ids import new_id
 from server.images import ImageStore
 from server.settings import Settings
-from server.store import ParticipantRecord, Store
+from server.store import ParticipantRecord, Store, SubmissionRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,40 @@ class Resources:
     store: Store
     broadcaster: Broadcaster
     images: ImageStore
-    captcha: Any = None
-    moderation: Any = None
+    captcha: CaptchaVerifier
 
     def client_ip(self, connection: HTTPConnection) -> str:
-        return connection.client.host if connection.client else ""
+        peer = connection.client.host if connection.client else None
+        return limits.client_ip(peer, connection.headers, self.settings.trusted_proxies)
 
     async def admit(self, participant: ParticipantRecord, captcha: str | None, ip: str) -> None:
-        """Captcha, then rate limits; raises ApiError with the code the page shows."""
-        return None
+        """Captcha (when due), then rate limits; raises ApiError with the code to show."""
+        if await limits.captcha_needed(self.redis, participant.id, self.settings):
+            await self.captcha.verify(captcha, remote_ip=ip)
+            await limits.captcha_passed(self.redis, participant.id, self.settings)
+        await limits.limit_submission(
+            self.redis, self.settings, participant_id=participant.id, ip=ip
+        )
+
+    async def eta(self, record: SubmissionRecord) -> tuple[int | None, float | None]:
+        """(queue position, estimated seconds to the score) of a waiting submission."""
+        if record.status not in ("QUEUED", "GENERATING"):
+            return None, None
+        state = await self.store.queue_state()
+        workers = max(await self.workers_alive(), 1)
+        per_job = state.job_seconds / workers
+        if record.status == "GENERATING":
+            return 0, round(state.job_seconds, 2)
+        position = max(record.seq - state.started, 1)
+        return position, round(position * per_job + state.job_seconds, 2)
+
+    async def max_queue_depth(self) -> int:
+        """How many waiting jobs fit in ``queue_max_wait_s`` at the measured speed."""
+        state = await self.store.queue_state()
+        if state.job_seconds <= 0:
+            return 1 << 40  # nothing measured yet: no basis to refuse
+        workers = max(await self.workers_alive(), 1)
+        return max(int(self.settings.queue_max_wait_s * workers / state.job_seconds), 1)
 
     async def workers_alive(self) -> int:
         horizon = time.time() - self.settings.worker_stale_s
@@ -83,6 +108,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
                 store=store,
                 broadcaster=broadcaster,
                 images=images,
+                captcha=make_verifier(settings, client, http),
             )
     finally:
         await client.aclose()

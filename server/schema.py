@@ -15,13 +15,20 @@ import strawberry
 from strawberry.types import Info
 
 from pipelines.seeds import seed_for
-from server import dedup
+from server import dedup, moderation
 from server.broadcast import Snapshot
 from server.context import Context
 from server.errors import ApiError
 from server.ids import is_id
 from server.images import image_url
-from server.store import EventRecord, NotFound, ParticipantRecord, SubmissionRecord
+from server.store import (
+    EventRecord,
+    InFlight,
+    NotFound,
+    ParticipantRecord,
+    QueueFull,
+    SubmissionRecord,
+)
 
 ContextInfo = Info[Context, None]
 
@@ -115,7 +122,7 @@ class Participant:
     async def submissions(self, info: ContextInfo, first: int = 20) -> list[Submission]:
         first = _bounded("first", first, 100)
         records = await info.context.store.participant_submissions(str(self.id), first)
-        return [Submission.of(r) for r in records]
+        return [await _submission(info, r) for r in records]
 
 
 @strawberry.type
@@ -180,6 +187,12 @@ def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
     )
 
 
+async def _submission(info: ContextInfo, record: SubmissionRecord) -> Submission:
+    submission = Submission.of(record)
+    submission.queue_position, submission.eta_seconds = await info.context.resources.eta(record)
+    return submission
+
+
 async def _submission_record(info: ContextInfo, submission_id: str) -> SubmissionRecord:
     if not is_id(submission_id):
         raise ApiError("INVALID_INPUT", f"expected a submission id (UUIDv7), got {submission_id!r}")
@@ -212,7 +225,7 @@ class Query:
     @strawberry.field
     async def submission(self, info: ContextInfo, id: strawberry.ID) -> Submission | None:
         try:
-            return Submission.of(await _submission_record(info, str(id)))
+            return await _submission(info, await _submission_record(info, str(id)))
         except ApiError as exc:
             if exc.code == "NOT_FOUND":
                 return None
@@ -228,6 +241,7 @@ class Mutation:
         if event.status != "OPEN":
             raise ApiError("EVENT_CLOSED", "this event is closed; thank you for playing")
         name = dedup.normalise_nickname(nickname, ctx.settings.nickname_max_chars)
+        moderation.check_nickname(name, ctx.settings)
         joined = await ctx.store.join(event.id, name, dedup.nickname_key(name))
         if joined is None:
             raise ApiError("NICKNAME_TAKEN", f"the nickname {name!r} is taken; pick another")
@@ -245,16 +259,34 @@ class Mutation:
         if event.status != "OPEN":
             raise ApiError("EVENT_CLOSED", "this event is closed; no more prompts")
         normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
+        moderation.check_prompt(normalised, ctx.settings)
         await ctx.admit(participant, captcha)
-        record = await ctx.store.submit(
-            event=event,
-            participant=participant,
-            prompt=" ".join(prompt.split()),
-            normalised=normalised,
-            prompt_key=dedup.prompt_key(normalised),
-            seed=seed_for(normalised),
-        )
-        return Submission.of(record)
+        try:
+            record = await ctx.store.submit(
+                event=event,
+                participant=participant,
+                prompt=" ".join(prompt.split()),
+                normalised=normalised,
+                prompt_key=dedup.prompt_key(normalised),
+                seed=seed_for(normalised),
+                max_depth=await ctx.resources.max_queue_depth(),
+            )
+        except InFlight as exc:
+            raise ApiError(
+                "IN_FLIGHT",
+                "your previous prompt is still being drawn; wait for its score",
+                submissionId=exc.submission_id,
+            ) from exc
+        except QueueFull as exc:
+            state = await ctx.store.queue_state()
+            workers = max(await ctx.resources.workers_alive(), 1)
+            over = exc.depth * state.job_seconds / workers - ctx.settings.queue_max_wait_s
+            raise ApiError(
+                "BUSY",
+                "the drawing queue is full right now; please try again shortly",
+                retry_after=max(over, 1.0),
+            ) from exc
+        return await _submission(info, record)
 
 
 @strawberry.type
@@ -279,7 +311,7 @@ class Subscription:
         async for _ in ctx.broadcaster.submission_changes(record.id):
             record = await ctx.store.submission(record.id)
             if record != last:
-                yield Submission.of(record)
+                yield await _submission(info, record)
                 last = record
             if record.status in ("DONE", "FAILED"):
                 return

@@ -63,6 +63,8 @@ class Settings:
     job_claim_idle_ms: int = 30_000
     worker_heartbeat_s: float = 2.0
     worker_stale_s: float = 15.0
+    # New prompts are refused (BUSY, with an honest retryAfter) past this estimated wait.
+    queue_max_wait_s: float = 120.0
 
     # --- contest
     event_title: str = "Draw the Lookalike duck"

@@ -28,6 +28,33 @@ class NotFound(LookupError):
     """No record with that id."""
 
 
+class InFlight(Exception):
+    """The participant's previous submission is still waiting for its drawing."""
+
+    def __init__(self, submission_id: str) -> None:
+        super().__init__(f"submission {submission_id} is still in flight")
+        self.submission_id = submission_id
+
+
+class QueueFull(Exception):
+    """A new job would wait longer than the configured bound."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(f"{depth} jobs are waiting")
+        self.depth = depth
+
+
+@dataclass(frozen=True)
+class QueueState:
+    enqueued: int
+    started: int
+    job_seconds: float  # moving average of GPU seconds per job; 0 before the first batch
+
+    @property
+    def depth(self) -> int:
+        return max(self.enqueued - self.started, 0)
+
+
 @dataclass(frozen=True)
 class EventRecord:
     id: str
@@ -64,6 +91,7 @@ class SubmissionRecord:
     error: str
     created_at: float
     finished_at: float | None
+    seq: int  # place in the global job order (queue position = seq - jobs started)
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> SubmissionRecord:
@@ -85,6 +113,7 @@ class SubmissionRecord:
             error=data.get("error", ""),
             created_at=float(data["created_at"]),
             finished_at=float(data["finished_at"]) if data.get("finished_at") else None,
+            seq=int(data.get("seq", 0)),
         )
 
 
@@ -123,31 +152,45 @@ local function offer(board, best, pid, sid, score)
 end
 """
 
-# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel
-# ARGV: sid, submission prefix, participant id, now, channel prefix, n, n hash field/value
-#       items, then the job's field/value items
+# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel, queue
+# ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth, n,
+#       n hash field/value items, then the job's field/value items
+# Refusals (nothing written): IN_FLIGHT when the participant's latest submission is still
+# waiting; BUSY when a new job would join a queue deeper than the bound. A prompt that is
+# already drawn or being drawn is never refused: it costs no GPU time.
 _SUBMIT = (
     _OFFER
     + """
 local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local n = tonumber(ARGV[6])
+local max_depth = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local fields = {}
-for i = 7, 6 + n do fields[#fields + 1] = ARGV[i] end
+for i = 8, 7 + n do fields[#fields + 1] = ARGV[i] end
 local job = {}
-for i = 7 + n, #ARGV do job[#job + 1] = ARGV[i] end
+for i = 8 + n, #ARGV do job[#job + 1] = ARGV[i] end
 
+local last = redis.call('LINDEX', KEYS[3], 0)
+if last then
+  local s = redis.call('HGET', prefix .. last, 'status')
+  if s == 'QUEUED' or s == 'GENERATING' then return {'IN_FLIGHT', last} end
+end
 local canonical = redis.call('GET', KEYS[1])
 local state
 if canonical then
   state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key', 'model_version')
   if not state[1] or state[1] == 'FAILED' then canonical = nil end
 end
+local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started')
+local depth = (tonumber(queue[1]) or 0) - (tonumber(queue[2]) or 0)
+if not canonical and depth >= max_depth then return {'BUSY', tostring(depth)} end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('LPUSH', KEYS[3], sid)
 redis.call('HINCRBY', KEYS[7], 'submissions', 1)
 if not canonical then
   redis.call('SET', KEYS[1], sid)
-  redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0')
+  local seq = redis.call('HINCRBY', KEYS[9], 'enqueued', 1)
+  redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
+             'seq', seq)
   redis.call('XADD', KEYS[4], '*', unpack(job))
   redis.call('PUBLISH', KEYS[8], 'submitted')
   return {'QUEUED', sid}
@@ -161,17 +204,19 @@ if state[1] == 'DONE' then
   redis.call('PUBLISH', KEYS[8], 'scored')
   return {'DONE', canonical}
 end
-redis.call('HSET', KEYS[2], 'status', state[1])
+local cseq = redis.call('HGET', prefix .. canonical, 'seq') or '0'
+redis.call('HSET', KEYS[2], 'status', state[1], 'seq', cseq)
 redis.call('SADD', prefix .. canonical .. ':followers', sid)
 redis.call('PUBLISH', KEYS[8], 'submitted')
 return {'FOLLOW', canonical}
 """
 )
 
-# KEYS: submission, followers.  ARGV: sid, submission prefix, now, channel prefix
+# KEYS: submission, followers, queue.  ARGV: sid, submission prefix, now, channel prefix
 _START = """
 local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('HGET', KEYS[1], 'status') ~= 'QUEUED' then return 0 end
+redis.call('HINCRBY', KEYS[3], 'started', 1)
 redis.call('HSET', KEYS[1], 'status', 'GENERATING', 'started_at', now)
 redis.call('PUBLISH', chprefix .. 'submission:' .. sid, 'GENERATING')
 for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -382,8 +427,12 @@ class Store:
         normalised: str,
         prompt_key: str,
         seed: int,
+        max_depth: int = 1 << 40,
     ) -> SubmissionRecord:
-        """Record a submission atomically with its dedup decision and, if new, its job."""
+        """Record a submission atomically with its dedup decision and, if new, its job.
+
+        Raises :class:`InFlight` or :class:`QueueFull`; then nothing was written.
+        """
         sid = new_id()
         now = time.time()
         fields = {
@@ -407,7 +456,7 @@ class Store:
         )
         flat_fields = [item for pair in fields.items() for item in pair]
         flat_job = [item for pair in job.to_fields().items() for item in pair]
-        await self._submit(
+        outcome, detail = await self._submit(
             keys=[
                 keys.prompt(event.id, prompt_key),
                 keys.submission(sid),
@@ -417,6 +466,7 @@ class Store:
                 keys.best(event.id),
                 keys.event_counts(event.id),
                 keys.event_channel(event.id),
+                keys.QUEUE,
             ],
             args=[
                 sid,
@@ -424,12 +474,31 @@ class Store:
                 participant.id,
                 _num(now),
                 _CHANNEL_PREFIX,
+                max_depth,
                 len(flat_fields),
                 *flat_fields,
                 *flat_job,
             ],
         )
+        if outcome == "IN_FLIGHT":
+            raise InFlight(detail)
+        if outcome == "BUSY":
+            raise QueueFull(int(detail))
         return await self.submission(sid)
+
+    async def queue_state(self) -> QueueState:
+        data: dict[str, str] = await self.redis.hgetall(keys.QUEUE)
+        return QueueState(
+            enqueued=int(data.get("enqueued", 0)),
+            started=int(data.get("started", 0)),
+            job_seconds=float(data.get("job_seconds", 0.0)),
+        )
+
+    async def record_job_seconds(self, seconds_per_job: float, weight: float = 0.2) -> None:
+        """Fold one batch's GPU seconds per job into the moving average used for ETAs."""
+        current = (await self.queue_state()).job_seconds
+        value = seconds_per_job if current <= 0 else (1 - weight) * current + weight * seconds_per_job
+        await self.redis.hset(keys.QUEUE, "job_seconds", _num(value))
 
     async def submission(self, submission_id: str) -> SubmissionRecord:
         data: dict[str, str] = await self.redis.hgetall(keys.submission(submission_id))
@@ -449,7 +518,7 @@ class Store:
     async def start(self, submission_id: str) -> bool:
         """QUEUED → GENERATING (with its followers); False if it was not QUEUED."""
         done = await self._start(
-            keys=[keys.submission(submission_id), keys.followers(submission_id)],
+            keys=[keys.submission(submission_id), keys.followers(submission_id), keys.QUEUE],
             args=[submission_id, _SUBMISSION_PREFIX, _num(time.time()), _CHANNEL_PREFIX],
         )
         return bool(done)

@@ -11,7 +11,14 @@ import redis.asyncio
 from pipelines.seeds import seed_for
 from server import dedup, keys
 from server.connection import async_client
-from server.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
+from server.store import (
+    EventRecord,
+    InFlight,
+    ParticipantRecord,
+    QueueFull,
+    Store,
+    SubmissionRecord,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -149,9 +156,9 @@ async def test_best_score_only_improves_and_ties_keep_the_earlier(
     alice, bob = await join("alice"), await join("bob")
     a1 = await submit(alice, "one")
     b1 = await submit(bob, "two")
-    a2 = await submit(alice, "three")
     await store.complete(b1.id, score=0.6, image_key="e" * 32, model_version="v")
     await store.complete(a1.id, score=0.6, image_key="f" * 32, model_version="v")
+    a2 = await submit(alice, "three")
     await store.complete(a2.id, score=0.3, image_key="0" * 32, model_version="v")
     board = await store.leaderboard(a1.event_id, 10)
     # Equal scores: alice's a1 was submitted before bob's b1, so alice ranks first.
@@ -191,3 +198,49 @@ async def test_full_precision_scores_survive(
     await store.complete(record.id, score=0.5910864472389221, image_key="2" * 32, model_version="v")
     assert (await store.submission(record.id)).score == 0.5910864472389221
     assert (await store.leaderboard(record.event_id, 1))[0].score == 0.5910864472389221
+
+
+async def test_one_submission_in_flight_per_participant(
+    store: Store,
+    client: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    submit: Submit,
+) -> None:
+    alice = await join("alice")
+    first = await submit(alice, "a duck")
+    with pytest.raises(InFlight) as caught:
+        await submit(alice, "a swan")
+    assert caught.value.submission_id == first.id
+    assert await client.xlen(keys.JOBS) == 1
+    assert len(await store.participant_submissions(alice.id, 10)) == 1
+    await store.complete(first.id, score=0.1, image_key="3" * 32, model_version="v")
+    assert (await submit(alice, "a swan")).status == "QUEUED"
+
+
+async def test_queue_positions_and_busy_refusal(
+    store: Store,
+    client: redis.asyncio.Redis,
+    event: EventRecord,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    submit: Submit,
+) -> None:
+    players = [await join(f"p{i}") for i in range(3)]
+    records = [await submit(p, f"prompt {i}") for i, p in enumerate(players)]
+    assert [r.seq for r in records] == [1, 2, 3]
+    await store.start(records[0].id)
+    state = await store.queue_state()
+    assert (state.enqueued, state.started, state.depth) == (3, 1, 2)
+
+    late = await join("late")
+    with pytest.raises(QueueFull):
+        await store.submit(
+            event=event, participant=late, prompt="new", normalised="new",
+            prompt_key=dedup.prompt_key("new"), seed=1, max_depth=2,
+        )
+    assert await client.xlen(keys.JOBS) == 3
+    # A prompt already in the queue costs no GPU time: never refused.
+    follower = await store.submit(
+        event=event, participant=late, prompt="prompt 2", normalised="prompt 2",
+        prompt_key=dedup.prompt_key("prompt 2"), seed=1, max_depth=2,
+    )
+    assert follower.deduplicated and follower.seq == 3

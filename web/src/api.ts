@@ -4,20 +4,28 @@
  * the client's own codes for transport failures.
  */
 
-export type ServerErrorCode =
-  | "INVALID_INPUT"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "NICKNAME_TAKEN"
-  | "EVENT_CLOSED"
-  | "NOT_FOUND"
-  | "CAPTCHA_REQUIRED"
-  | "CAPTCHA_INVALID"
-  | "RATE_LIMITED"
-  | "IN_FLIGHT"
-  | "BUSY"
-  | "BANNED"
-  | "INTERNAL";
+const SERVER_CODES = [
+  "INVALID_INPUT",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "NICKNAME_TAKEN",
+  "EVENT_CLOSED",
+  "NOT_FOUND",
+  "CAPTCHA_REQUIRED",
+  "CAPTCHA_INVALID",
+  "RATE_LIMITED",
+  "IN_FLIGHT",
+  "BUSY",
+  "BANNED",
+  "INTERNAL",
+] as const;
+
+/** The server's `extensions.code` values. */
+export type ServerErrorCode = (typeof SERVER_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(SERVER_CODES);
+
+const VALIDATION = /Cannot query field|Unknown argument|Unknown type|must have a selection|must not have a selection/;
 
 /** NETWORK: no answer. UNSUPPORTED: the server does not know a field we asked for. */
 export type ErrorCode = ServerErrorCode | "NETWORK" | "UNSUPPORTED";
@@ -45,13 +53,11 @@ export class ApiError extends Error {
     const ext = error.extensions ?? {};
     const retryAfter = typeof ext.retryAfter === "number" ? ext.retryAfter : undefined;
     const reason = typeof ext.reason === "string" ? ext.reason : undefined;
-    if (typeof ext.code === "string" && ext.code !== "") {
-      return new ApiError(ext.code as ServerErrorCode, error.message, reason, retryAfter);
-    }
     // A validation error from the GraphQL layer itself: a field or argument this
     // server does not have (older server, or an organiser feature not landed yet).
-    if (/Cannot query field|Unknown argument|Unknown type|must have a selection|must not have a selection/.test(error.message)) {
-      return new ApiError("UNSUPPORTED", error.message);
+    if (VALIDATION.test(error.message)) return new ApiError("UNSUPPORTED", error.message);
+    if (typeof ext.code === "string" && KNOWN_CODES.has(ext.code)) {
+      return new ApiError(ext.code as ServerErrorCode, error.message, reason, retryAfter);
     }
     return new ApiError("INTERNAL", error.message, reason, retryAfter);
   }

@@ -1,0 +1,6 @@
+import { render } from "preact";
+import "../styles/base.css";
+import "./admin.css";
+import { Admin } from "./Admin";
+
+render(<Admin />, document.getElementById("app")!);
