@@ -28,8 +28,9 @@ from pipelines.models import model_settings
 from pipelines.scorer import Scorer
 from server import keys
 from server.images import ImageStore
+from server.metrics import METRICS
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, ensure_group
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,6 @@ class Taken:
     entry_id: str
     job: Job | None
     deliveries: int = 1
-
-
-async def ensure_group(client: redis.asyncio.Redis) -> None:
-    """Create the stream and its consumer group if missing (safe to race)."""
-    try:
-        await client.xgroup_create(keys.JOBS, keys.JOBS_GROUP, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 class Worker:
@@ -100,13 +92,21 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         try:
             while not stop.is_set():
+                METRICS.heartbeat()
                 taken = await self.take()
                 if taken:
                     await self.mark_started(taken)
-                    began = time.perf_counter()
+                    began = time.time()
                     results = await asyncio.to_thread(self.run_batch, taken)
-                    await self.store.record_job_seconds((time.perf_counter() - began) / len(taken))
+                    finished = time.time()
+                    await self.store.record_job_seconds((finished - began) / len(taken))
                     await self.publish(taken, results)
+                    METRICS.observe_batch(
+                        [t.entry_id for t in taken],
+                        started=began,
+                        finished=finished,
+                        failed=sum(isinstance(r, Failure) for r in results),
+                    )
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

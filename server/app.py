@@ -12,10 +12,15 @@ import segno
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from redis import RedisError
+
 from server.graphql import GraphQLView, make_schema
+from server.logs import RequestIdMiddleware
+from server.metrics import render
 from server.resources import Resources, open_resources
 from server.settings import Settings
 
@@ -45,7 +50,8 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/images/{key}.webp", image),
         Route("/healthz", healthz),
-        Route("/readyz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/api/config", config),
         Route("/api/captcha/challenge", captcha_challenge),
         Route("/api/qr.svg", qr_code),
@@ -54,7 +60,9 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)]
+    )
 
 
 def resources_of(request: Request) -> Resources:
@@ -70,19 +78,32 @@ async def image(request: Request) -> Response:
     return FileResponse(store.path(key), media_type="image/webp", headers={"Cache-Control": IMMUTABLE})
 
 
-async def healthz(request: Request) -> Response:
-    """Alive, with whether Redis answers and how many workers were seen recently."""
+async def _health(request: Request) -> dict[str, object]:
     resources = resources_of(request)
     try:
         await resources.redis.ping()
         workers = await resources.workers_alive()
         redis_ok = True
-    except Exception as exc:  # any Redis failure means "not healthy", never a 500
+    except (RedisError, OSError) as exc:  # "not ready", never a 500
         log.warning("health check: redis unavailable: %s", exc)
         redis_ok, workers = False, 0
-    ok = redis_ok and workers > 0
-    body = {"ok": ok, "redis": redis_ok, "workers": workers}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    return {"ok": redis_ok and workers > 0, "redis": redis_ok, "workers": workers}
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive (200); the body says whether Redis and a worker are."""
+    return JSONResponse(await _health(request))
+
+
+async def readyz(request: Request) -> Response:
+    """Ready to play: Redis reachable and a worker seen recently; else 503."""
+    body = await _health(request)
+    return JSONResponse(body, status_code=200 if body["ok"] else 503)
+
+
+async def metrics(request: Request) -> Response:
+    body, content_type = render()
+    return Response(body, media_type=content_type)
 
 
 def public_url(request: Request) -> str:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from server.connection import redis_for
+from server.logs import configure_logging
 from server.settings import PREFIX, Settings, SettingsError
 
 log = logging.getLogger("lookalike")
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     if overrides:
         settings = Settings.from_env(os.environ, **overrides)
@@ -69,7 +70,7 @@ def run_server(settings: Settings) -> int:
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
         proxy_headers=False,  # client IPs are resolved by our own trusted-proxy rules
-        log_level="info",
+        log_config=None,  # keep our handlers: JSON in production, secrets redacted
     )
     return 0
 
@@ -78,8 +79,10 @@ def run_worker(settings: Settings) -> int:
     from pipelines.models import ModelUnavailable
     from pipelines.worker import Worker
     from server.connection import async_client
+    from server.metrics import serve_worker_metrics
 
     _require_redis(settings)
+    serve_worker_metrics(settings)
 
     async def work() -> None:
         stop = asyncio.Event()

@@ -13,8 +13,9 @@ Every process has one :data:`METRICS` (a :class:`Metrics` with a private
   HTTP on ``worker_metrics_port`` with :func:`serve_worker_metrics`; Prometheus scrapes
   servers and workers alike and the dashboard aggregates with ``sum``/``max``.
 
-Under ``lookalike up`` a worker sharing the server's process shares :data:`METRICS`, so
-``/metrics`` alone shows everything.
+``lookalike up`` runs its worker as a child process too: set ``worker_metrics_port``
+to see the worker's figures there. (A worker run inside a server's process would share
+:data:`METRICS`, and the server's ``/metrics`` would show everything.)
 
 ``python -m server.metrics probe URL [--max-heartbeat-age S]`` is the container health
 check: it fails when ``URL`` does not answer 2xx or, for a worker's metrics URL, when

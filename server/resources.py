@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -12,16 +13,16 @@ import httpx
 import redis.asyncio
 from starlette.requests import HTTPConnection
 
-from pipelines.worker import ensure_group
 from server import keys, limits
 from server.broadcast import Broadcaster
 from server.captcha import CaptchaVerifier, make_verifier
 from server.connection import async_client
 from server.demo import target_webp
 from server.ids import new_id
+from server.metrics import METRICS
 from server.images import ImageStore
 from server.settings import Settings
-from server.store import ParticipantRecord, Store, SubmissionRecord
+from server.store import ParticipantRecord, Store, SubmissionRecord, ensure_group
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ async def ensure_current_event(store: Store, images: ImageStore, title: str) -> 
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Connect to Redis, start the broadcaster, make sure an event exists."""
+    """Connect to Redis, start the broadcaster and the metrics sampler, ensure an event."""
     client = async_client(settings.redis_url)
     store = Store(client)
     images = ImageStore(settings.images_dir)
@@ -102,13 +103,21 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         async with httpx.AsyncClient(timeout=5.0) as http, Broadcaster(
             client, store, settings
         ) as broadcaster:
-            yield Resources(
-                settings=settings,
-                redis=client,
-                store=store,
-                broadcaster=broadcaster,
-                images=images,
-                captcha=make_verifier(settings, client, http),
+            sampler = asyncio.create_task(
+                METRICS.sample_queue_forever(
+                    client, interval_s=settings.metrics_interval_s, stale_s=settings.worker_stale_s
+                )
             )
+            try:
+                yield Resources(
+                    settings=settings,
+                    redis=client,
+                    store=store,
+                    broadcaster=broadcaster,
+                    images=images,
+                    captcha=make_verifier(settings, client, http),
+                )
+            finally:
+                sampler.cancel()
     finally:
         await client.aclose()

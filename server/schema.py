@@ -20,6 +20,7 @@ from server.broadcast import Snapshot
 from server.context import Context
 from server.errors import ApiError
 from server.ids import is_id
+from server.metrics import METRICS
 from server.images import image_url
 from server.store import (
     EventRecord,
@@ -253,40 +254,53 @@ class Mutation:
     async def submit_prompt(
         self, info: ContextInfo, prompt: str, captcha: str | None = None
     ) -> Submission:
-        ctx = info.context
-        participant = await ctx.require_participant()
-        event = await ctx.store.event(participant.event_id)
-        if event.status != "OPEN":
-            raise ApiError("EVENT_CLOSED", "this event is closed; no more prompts")
-        normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
-        moderation.check_prompt(normalised, ctx.settings)
-        await ctx.admit(participant, captcha)
         try:
-            record = await ctx.store.submit(
-                event=event,
-                participant=participant,
-                prompt=" ".join(prompt.split()),
-                normalised=normalised,
-                prompt_key=dedup.prompt_key(normalised),
-                seed=seed_for(normalised),
-                max_depth=await ctx.resources.max_queue_depth(),
-            )
-        except InFlight as exc:
-            raise ApiError(
-                "IN_FLIGHT",
-                "your previous prompt is still being drawn; wait for its score",
-                submissionId=exc.submission_id,
-            ) from exc
-        except QueueFull as exc:
-            state = await ctx.store.queue_state()
-            workers = max(await ctx.resources.workers_alive(), 1)
-            over = exc.depth * state.job_seconds / workers - ctx.settings.queue_max_wait_s
-            raise ApiError(
-                "BUSY",
-                "the drawing queue is full right now; please try again shortly",
-                retry_after=max(over, 1.0),
-            ) from exc
-        return await _submission(info, record)
+            submission = await _submit_prompt(info, prompt, captcha)
+        except ApiError as exc:
+            METRICS.count_submission("rejected", exc.code)
+            if exc.code == "CAPTCHA_INVALID":
+                METRICS.count_captcha_failure()
+            raise
+        METRICS.count_submission("deduplicated" if submission.deduplicated else "accepted")
+        return submission
+
+
+async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) -> Submission:
+    """Validate where input enters, admit (captcha, limits), then record atomically."""
+    ctx = info.context
+    participant = await ctx.require_participant()
+    event = await ctx.store.event(participant.event_id)
+    if event.status != "OPEN":
+        raise ApiError("EVENT_CLOSED", "this event is closed; no more prompts")
+    normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
+    moderation.check_prompt(normalised, ctx.settings)
+    await ctx.admit(participant, captcha)
+    try:
+        record = await ctx.store.submit(
+            event=event,
+            participant=participant,
+            prompt=" ".join(prompt.split()),
+            normalised=normalised,
+            prompt_key=dedup.prompt_key(normalised),
+            seed=seed_for(normalised),
+            max_depth=await ctx.resources.max_queue_depth(),
+        )
+    except InFlight as exc:
+        raise ApiError(
+            "IN_FLIGHT",
+            "your previous prompt is still being drawn; wait for its score",
+            submissionId=exc.submission_id,
+        ) from exc
+    except QueueFull as exc:
+        state = await ctx.store.queue_state()
+        workers = max(await ctx.resources.workers_alive(), 1)
+        over = exc.depth * state.job_seconds / workers - ctx.settings.queue_max_wait_s
+        raise ApiError(
+            "BUSY",
+            "the drawing queue is full right now; please try again shortly",
+            retry_after=max(over, 1.0),
+        ) from exc
+    return await _submission(info, record)
 
 
 @strawberry.type

@@ -283,6 +283,15 @@ _SUBMISSION_PREFIX = keys.submission("")
 _CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
 
 
+async def ensure_group(client: redis.asyncio.Redis) -> None:
+    """Create the jobs stream and its consumer group if missing (safe to race)."""
+    try:
+        await client.xgroup_create(keys.JOBS, keys.JOBS_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

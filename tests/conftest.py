@@ -127,7 +127,7 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
         server: uvicorn.Server | None = None
         try:
             config = uvicorn.Config(
-                create_app(settings), log_level="warning", ws_per_message_deflate=False,
+                create_app(settings), log_config=None, ws_per_message_deflate=False,
                 lifespan="on",
             )
             server = uvicorn.Server(config)

@@ -55,19 +55,19 @@ class Pending {
   }
 }
 
-type AltchaElement = HTMLElement & { verify(): Promise<void>; reset(): void };
-type AltchaStateDetail = { state: "error" | "expired" | "verified" | "verifying" | "unverified"; payload?: string };
+type AltchaElement = HTMLElement & { verify(): Promise<{ payload?: string } | null>; reset(): void };
+type AltchaStateDetail = { state: string; payload?: string };
 
+/** ALTCHA widget v3: it speaks the PoW v2 challenges `GET /api/captcha/challenge` hands out. */
 async function mountAltcha({ container, config, lang, onState }: Mount): Promise<Captcha> {
   await import("altcha");
   if (lang === "ko") await import("altcha/i18n/ko");
   const widget = document.createElement("altcha-widget") as AltchaElement;
-  widget.setAttribute("challengeurl", config.challengeUrl || "/api/captcha/challenge");
-  widget.setAttribute("auto", "onfocus");
-  widget.setAttribute("hidefooter", "true");
-  widget.setAttribute("hidelogo", "true");
+  widget.setAttribute("challenge", config.challengeUrl || "/api/captcha/challenge");
+  widget.setAttribute("auto", "onfocus"); // start solving while the prompt is being typed
   widget.setAttribute("language", lang);
   widget.setAttribute("name", "altcha");
+  widget.setAttribute("configuration", JSON.stringify({ hideFooter: true, hideLogo: true, credentials: "same-origin" }));
   let payload: string | null = null;
   let verifying = false;
   const pending = new Pending();
@@ -92,7 +92,10 @@ async function mountAltcha({ container, config, lang, onState }: Mount): Promise
     async solve() {
       if (payload) return payload;
       const result = pending.wait();
-      if (!verifying) void widget.verify(); // else the focus-started run will settle it
+      if (!verifying) {
+        // verify() resolves with the payload; the statechange above settles waiters too.
+        void widget.verify().then((r) => r?.payload && pending.settle(r.payload), () => pending.settle(null));
+      }
       return result;
     },
     reset() {

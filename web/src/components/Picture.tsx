@@ -7,8 +7,16 @@ interface Props {
   src: string | null | undefined;
   alt: string;
   class?: string;
-  /** Decode hint: "eager" for the picture a page is about. */
+  /** "eager" for the picture a page is about. */
   loading?: "eager" | "lazy";
+}
+
+type LoadState = "loading" | "loaded" | "failed";
+
+interface Status {
+  src: string | null | undefined;
+  attempt: number;
+  state: LoadState;
 }
 
 /**
@@ -17,25 +25,20 @@ interface Props {
  */
 export function Picture({ src, alt, class: className = "", loading = "lazy" }: Props) {
   const { t } = useI18n();
-  const [attempt, setAttempt] = useState(0);
-  const [state, setState] = useState<"loading" | "loaded" | "failed">("loading");
-
-  useEffect(() => {
-    setAttempt(0);
-    setState("loading");
-  }, [src]);
+  const [held, setHeld] = useState<Status>({ src, attempt: 0, state: "loading" });
+  // A new src starts over; derived during render so a fast (cached) load is never lost.
+  const status: Status = held.src === src ? held : { src, attempt: 0, state: "loading" };
+  const { attempt, state } = status;
 
   useEffect(() => {
     if (state !== "failed" || attempt >= RETRY_DELAYS_MS.length) return undefined;
-    const timer = setTimeout(() => {
-      setAttempt((n) => n + 1);
-      setState("loading");
-    }, RETRY_DELAYS_MS[attempt]);
+    const timer = setTimeout(() => setHeld({ src, attempt: attempt + 1, state: "loading" }), RETRY_DELAYS_MS[attempt]);
     return () => clearTimeout(timer);
-  }, [state, attempt]);
+  }, [src, state, attempt]);
 
   const exhausted = state === "failed" && attempt >= RETRY_DELAYS_MS.length;
   const url = src && attempt > 0 ? `${src}${src.includes("?") ? "&" : "?"}retry=${attempt}` : src;
+  const settle = (next: LoadState) => setHeld({ src, attempt, state: next });
 
   return (
     <div class={`picture picture--${src ? (exhausted ? "failed" : state) : "empty"} ${className}`}>
@@ -47,8 +50,12 @@ export function Picture({ src, alt, class: className = "", loading = "lazy" }: P
           loading={loading}
           decoding="async"
           draggable={false}
-          onLoad={() => setState("loaded")}
-          onError={() => setState("failed")}
+          ref={(img) => {
+            // Already decoded from cache before the listener could see it.
+            if (img && img.complete && img.naturalWidth > 0 && state === "loading") queueMicrotask(() => settle("loaded"));
+          }}
+          onLoad={() => settle("loaded")}
+          onError={() => settle("failed")}
         />
       ) : null}
       {src && exhausted ? (

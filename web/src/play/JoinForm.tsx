@@ -49,7 +49,7 @@ export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
           autocomplete="nickname"
           autocapitalize="off"
           spellcheck={false}
-          enterKeyHint="go"
+          enterkeyhint="go"
           disabled={busy}
           onInput={(e) => setNickname(e.currentTarget.value)}
         />

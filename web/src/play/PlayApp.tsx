@@ -2,17 +2,17 @@ import { useRef, useState } from "preact/hooks";
 import { LangToggle } from "../components/LangToggle";
 import { Picture } from "../components/Picture";
 import { errorMessage } from "../errors";
-import { count, percent } from "../format";
 import { useI18n } from "../i18n";
 import { DEFAULT_NICKNAME_MAX_CHARS, DEFAULT_PROMPT_MAX_CHARS, isFinished } from "../types";
 import { History } from "./History";
 import { JoinForm } from "./JoinForm";
+import { MeCard } from "./MeCard";
 import { PromptForm, type Blocked } from "./PromptForm";
 import { ResultCard } from "./ResultCard";
 import { usePlay } from "./usePlay";
 
 export function PlayApp() {
-  const { t, lang } = useI18n();
+  const { t } = useI18n();
   const model = usePlay();
   const [prompt, setPrompt] = useState("");
   const resultRef = useRef<HTMLDivElement>(null);
@@ -69,34 +69,10 @@ export function PlayApp() {
           <>
             {closed ? <p class="banner banner--closed">{t("err.EVENT_CLOSED")}</p> : null}
 
-            {me ? (
-              <section class="stats" aria-label={t("me.hello", { name: me.nickname })}>
-                <p class="stats__hello">
-                  {t("me.hello", { name: me.nickname })}
-                </p>
-                <dl class="stats__grid">
-                  <div>
-                    <dt>{t("me.best")}</dt>
-                    <dd data-testid="best-score">{percent(me.bestScore)}</dd>
-                  </div>
-                  <div>
-                    <dt>{t("me.rank")}</dt>
-                    <dd data-testid="rank">
-                      {me.rank != null ? `#${me.rank}` : "–"}
-                      {me.rank != null ? <small> / {count(Math.max(event.participantCount, me.rank), lang)}</small> : null}
-                    </dd>
-                  </div>
-                  <div>
-                    <dt>{t("me.drawings")}</dt>
-                    <dd>{count(me.submissions.length, lang)}</dd>
-                  </div>
-                </dl>
-              </section>
-            ) : null}
 
             {me ? (
               <>
-                {target}
+                <MeCard me={me} event={event} />
                 <div ref={promptRef}>
                   <PromptForm
                     config={config}

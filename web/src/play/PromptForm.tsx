@@ -105,7 +105,7 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
           value={prompt}
           maxLength={maxChars}
           placeholder={t("prompt.placeholder")}
-          enterKeyHint="send"
+          enterkeyhint="send"
           disabled={blocked === "closed" || blocked === "banned"}
           onInput={(e) => onPromptChange(e.currentTarget.value)}
           onKeyDown={(e) => {

