@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -22,12 +24,12 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from server.context import Context
 from server.errors import ApiError
+from server.fanout import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
 from server.resources import Resources
 from server.schema import Mutation, Query, Subscription
 from server.settings import Settings
@@ -88,7 +90,14 @@ def make_schema(settings: Settings) -> strawberry.Schema:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context, WS token handling and hardening."""
+    """Strawberry's ASGI view with our context, WS token handling and hardening.
+
+    Leaderboard subscriptions over WebSocket take the shared fast path of
+    :mod:`server.fanout` (unless ``leaderboard_fanout`` is off); everything else is
+    strawberry's general path.
+    """
+
+    graphql_transport_ws_handler_class = FanoutHandler
 
     def __init__(
         self,
@@ -105,6 +114,14 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=8,
             allowed_origins=settings.allowed_origins,
         )
+        self.fanout = (
+            Fanout(settings.ws_send_buffer_max_bytes) if settings.leaderboard_fanout else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.fanout is not None:
+            scope[TRANSPORT_SCOPE_KEY] = transport_of(receive)
+        await super().__call__(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -119,5 +136,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         token = context.connection_params.get("token")
         if token is not None and not isinstance(token, str):
-            raise ConnectionRejectionError({"code": "INVALID_INPUT", "message": "token must be a string"})
-        return UNSET
+            raise ConnectionRejectionError(
+                {"code": "INVALID_INPUT", "message": "token must be a string"}
+            )
+        return cast(UnsetType, UNSET)

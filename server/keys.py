@@ -118,3 +118,47 @@ def captcha_used(digest: str) -> str:
 def captcha_credit(participant_id: str) -> str:
     """String (expiring): submissions a participant may still make on a solved captcha."""
     return f"{ROOT}:participant:{participant_id}:captcha-credit"
+
+
+# --- organiser: moderation, freeze, review, raffles, audit
+def frozen_board(event_id: str) -> str:
+    """Sorted set like :func:`board`: the public standings as of the freeze time."""
+    return f"{ROOT}:event:{event_id}:frozen:board"
+
+
+def frozen_best(event_id: str) -> str:
+    """Hash like :func:`best`, for the frozen board."""
+    return f"{ROOT}:event:{event_id}:frozen:best"
+
+
+def frozen_recent(event_id: str) -> str:
+    """List like :func:`recent`: the latest drawings as of the freeze time."""
+    return f"{ROOT}:event:{event_id}:frozen:recent"
+
+
+def review_queue(event_id: str) -> str:
+    """Sorted set: DONE submission id -> finished (unix seconds), awaiting approval."""
+    return f"{ROOT}:event:{event_id}:review"
+
+
+def claim_codes(event_id: str) -> str:
+    """Hash: prize claim code -> participant id (codes are unique within an event)."""
+    return f"{ROOT}:event:{event_id}:claims"
+
+
+def raffles(event_id: str) -> str:
+    """List: raffle ids of an event, oldest first."""
+    return f"{ROOT}:event:{event_id}:raffles"
+
+
+def raffle(raffle_id: str) -> str:
+    """Hash: see ``server.raffle.Raffle``."""
+    return f"{ROOT}:raffle:{raffle_id}"
+
+
+def organiser_session(token_hash: str) -> str:
+    """String (expiring): JSON of an organiser session, by its token's SHA-256."""
+    return f"{ROOT}:organiser:session:{token_hash}"
+
+
+AUDIT = f"{ROOT}:audit"  # stream of organiser actions, never trimmed (server.audit)

@@ -99,6 +99,16 @@ class Settings:
 
     # --- organiser
     organiser_password: str = ""  # plain text or an argon2 hash; required in production
+    organiser_session_s: float = 12 * 3600.0  # how long an organiser login lasts
+    # Login attempts per client address: a burst, then one every 1/rate seconds.
+    organiser_login_rate_per_s: float = 0.2
+    organiser_login_burst: int = 5
+    target_max_bytes: int = 10_000_000  # uploaded target pictures
+    target_max_side: int = 1024  # larger targets are scaled down before storing
+    contact_max_chars: int = 200  # optional prize contact given at join
+    # `lookalike verify`: largest difference between a stored and a re-run score that
+    # still counts as a match (different hardware may differ in the last digits).
+    verify_tolerance: float = 1e-4
 
     # --- operations
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -107,6 +117,13 @@ class Settings:
     # > 0: a worker serves its own Prometheus metrics (job times, batch sizes, GPU) here.
     worker_metrics_port: int = 0
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers
+
+    # --- performance
+    # Leaderboard subscriptions share one execution and one serialisation per update
+    # (server/fanout.py); off = strawberry's general path, a task per subscription.
+    leaderboard_fanout: bool = True
+    # A leaderboard screen with more unsent bytes than this is dropped (it reconnects).
+    ws_send_buffer_max_bytes: int = 256 * 1024
 
     @property
     def production(self) -> bool:

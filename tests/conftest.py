@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
-from server.connection import EmbeddedRedis, free_port, sync_client
+from server.connection import EmbeddedRedis, async_client, free_port, sync_client
 from server.settings import Settings
 
 # Model hubs are unreachable here; fail fast instead of waiting on the network.
@@ -52,6 +53,14 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = sync_client(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio client of the emptied test database."""
+    client = async_client(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ from server.captcha import (
     make_verifier,
     solve_altcha,
 )
-from server.connection import async_client
 from server.errors import ApiError
 from server.settings import Settings
 
@@ -34,14 +33,7 @@ SECRET = "test-secret-key"
 
 
 @pytest.fixture
-async def redis_async(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = async_client(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def make_altcha(redis_async: redis.asyncio.Redis) -> Callable[..., AltchaVerifier]:
+def make_altcha(aredis: redis.asyncio.Redis) -> Callable[..., AltchaVerifier]:
     """Factory: an ALTCHA verifier with a small difficulty so tests solve it quickly."""
 
     def make(**overrides: Any) -> AltchaVerifier:
@@ -49,7 +41,7 @@ def make_altcha(redis_async: redis.asyncio.Redis) -> Callable[..., AltchaVerifie
             "secret_key": SECRET,
             "max_number": 200,
             "expires_s": 600,
-            "redis": redis_async,
+            "redis": aredis,
         }
         values.update(overrides)
         return AltchaVerifier(**values)
@@ -212,29 +204,29 @@ async def test_missing_payload_is_required(
     assert info.value.code == "CAPTCHA_REQUIRED"
 
 
-def test_altcha_needs_a_secret(redis_async: redis.asyncio.Redis) -> None:
+def test_altcha_needs_a_secret(aredis: redis.asyncio.Redis) -> None:
     with pytest.raises(ValueError, match="SECRET_KEY"):
-        AltchaVerifier(secret_key="", max_number=10, expires_s=60, redis=redis_async)
+        AltchaVerifier(secret_key="", max_number=10, expires_s=60, redis=aredis)
 
 
 # --- factory
 
 
 async def test_factory_builds_altcha_by_default(
-    redis_url: str, redis_async: redis.asyncio.Redis
+    redis_url: str, aredis: redis.asyncio.Redis
 ) -> None:
     settings = Settings.from_env({}, redis_url=redis_url, captcha_max_number=100)
-    verifier = make_verifier(settings, redis_async)
+    verifier = make_verifier(settings, aredis)
     assert isinstance(verifier, AltchaVerifier)
     await verifier.verify(await solved(verifier), remote_ip=None)
 
 
 async def test_factory_off_warns_and_accepts_anything(
-    redis_async: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+    aredis: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings.from_env({}, captcha_provider="off")
     with caplog.at_level(logging.WARNING, logger="server.captcha.off"):
-        verifier = make_verifier(settings, redis_async)
+        verifier = make_verifier(settings, aredis)
     assert isinstance(verifier, OffVerifier)
     assert any(r.levelno == logging.WARNING and "OFF" in r.message for r in caplog.records)
     assert await verifier.challenge() is None
@@ -243,10 +235,10 @@ async def test_factory_off_warns_and_accepts_anything(
 
 @pytest.mark.parametrize("provider", ["turnstile", "hcaptcha", "recaptcha"])
 def test_factory_builds_siteverify_with_real_urls(
-    redis_async: redis.asyncio.Redis, provider: str
+    aredis: redis.asyncio.Redis, provider: str
 ) -> None:
     settings = Settings.from_env({}, captcha_provider=provider, captcha_secret="s")
-    verifier = make_verifier(settings, redis_async)
+    verifier = make_verifier(settings, aredis)
     assert isinstance(verifier, SiteverifyVerifier)
     assert verifier.verify_url.startswith("https://")
     assert "siteverify" in verifier.verify_url
@@ -314,14 +306,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_siteverify(
-    redis_async: redis.asyncio.Redis, fake_provider: FakeProvider, http: httpx.AsyncClient
+    aredis: redis.asyncio.Redis, fake_provider: FakeProvider, http: httpx.AsyncClient
 ) -> Callable[..., SiteverifyVerifier]:
     def make(**overrides: Any) -> SiteverifyVerifier:
         values: dict[str, Any] = {
             "provider": "turnstile",
             "secret": "provider-secret",
             "site_key": "site-key",
-            "redis": redis_async,
+            "redis": aredis,
             "http": http,
             "verify_url": fake_provider.url,
             "timeout_s": 2.0,

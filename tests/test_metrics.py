@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -47,13 +47,6 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
 @pytest.fixture
 def metrics() -> Metrics:
     return Metrics()
-
-
-@pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = async_client(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

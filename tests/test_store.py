@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio
 
 from pipelines.seeds import seed_for
 from server import dedup, keys
-from server.connection import async_client
 from server.store import (
     EventRecord,
     InFlight,
@@ -26,15 +25,8 @@ Submit = Callable[[ParticipantRecord, str], Awaitable[SubmissionRecord]]
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    c = async_client(redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-async def store(client: redis.asyncio.Redis) -> Store:
-    return Store(client)
+async def store(aredis: redis.asyncio.Redis) -> Store:
+    return Store(aredis)
 
 
 @pytest.fixture
@@ -80,24 +72,24 @@ async def test_join_rejects_taken_nickname_case_insensitively(
 
 
 async def test_new_prompt_queues_one_job(
-    client: redis.asyncio.Redis, join: Callable[[str], Awaitable[ParticipantRecord]], submit: Submit
+    aredis: redis.asyncio.Redis, join: Callable[[str], Awaitable[ParticipantRecord]], submit: Submit
 ) -> None:
     alice = await join("alice")
     record = await submit(alice, "A yellow duck")
     assert record.status == "QUEUED" and not record.deduplicated
     assert record.normalised == "a yellow duck"
-    assert await client.xlen(keys.JOBS) == 1
+    assert await aredis.xlen(keys.JOBS) == 1
 
 
 async def test_simultaneous_identical_prompts_make_one_job(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
 ) -> None:
     players = [await join(f"p{i}") for i in range(10)]
     records = await asyncio.gather(*(submit(p, "a duck on a pond") for p in players))
-    assert await client.xlen(keys.JOBS) == 1
+    assert await aredis.xlen(keys.JOBS) == 1
     canonical = [r for r in records if not r.deduplicated]
     assert len(canonical) == 1
     assert {r.canonical_id for r in records} == {canonical[0].id}
@@ -118,7 +110,7 @@ async def test_simultaneous_identical_prompts_make_one_job(
 
 async def test_prompt_already_scored_returns_done_at_once(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
 ) -> None:
@@ -128,14 +120,14 @@ async def test_prompt_already_scored_returns_done_at_once(
     again = await submit(bob, "  a   DUCK! ")
     assert again.status == "DONE" and again.deduplicated
     assert (again.score, again.image_key) == (0.7, "b" * 32)
-    assert await client.xlen(keys.JOBS) == 1
+    assert await aredis.xlen(keys.JOBS) == 1
     board = await store.leaderboard(first.event_id, 10)
     assert [(e.nickname, e.rank) for e in board] == [("alice", 1), ("bob", 2)]
 
 
 async def test_recording_a_result_twice_changes_nothing(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
 ) -> None:
@@ -176,7 +168,7 @@ async def test_best_score_only_improves_and_ties_keep_the_earlier(
 
 async def test_failed_prompt_can_be_drawn_again(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
 ) -> None:
@@ -187,7 +179,7 @@ async def test_failed_prompt_can_be_drawn_again(
     assert (await store.submission(follower.id)).status == "FAILED"
     retry = await submit(bob, "a cat")
     assert retry.status == "QUEUED" and not retry.deduplicated
-    assert await client.xlen(keys.JOBS) == 2
+    assert await aredis.xlen(keys.JOBS) == 2
 
 
 async def test_full_precision_scores_survive(
@@ -202,7 +194,7 @@ async def test_full_precision_scores_survive(
 
 async def test_one_submission_in_flight_per_participant(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
 ) -> None:
@@ -211,7 +203,7 @@ async def test_one_submission_in_flight_per_participant(
     with pytest.raises(InFlight) as caught:
         await submit(alice, "a swan")
     assert caught.value.submission_id == first.id
-    assert await client.xlen(keys.JOBS) == 1
+    assert await aredis.xlen(keys.JOBS) == 1
     assert len(await store.participant_submissions(alice.id, 10)) == 1
     await store.complete(first.id, score=0.1, image_key="3" * 32, model_version="v")
     assert (await submit(alice, "a swan")).status == "QUEUED"
@@ -219,7 +211,7 @@ async def test_one_submission_in_flight_per_participant(
 
 async def test_queue_positions_and_busy_refusal(
     store: Store,
-    client: redis.asyncio.Redis,
+    aredis: redis.asyncio.Redis,
     event: EventRecord,
     join: Callable[[str], Awaitable[ParticipantRecord]],
     submit: Submit,
@@ -237,7 +229,7 @@ async def test_queue_positions_and_busy_refusal(
             event=event, participant=late, prompt="new", normalised="new",
             prompt_key=dedup.prompt_key("new"), seed=1, max_depth=2,
         )
-    assert await client.xlen(keys.JOBS) == 3
+    assert await aredis.xlen(keys.JOBS) == 3
     # A prompt already in the queue costs no GPU time: never refused.
     follower = await store.submit(
         event=event, participant=late, prompt="prompt 2", normalised="prompt 2",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio
@@ -11,7 +11,6 @@ import redis.asyncio
 from pipelines.seeds import seed_for
 from pipelines.worker import Worker, ensure_group
 from server import dedup, keys
-from server.connection import async_client
 from server.images import ImageStore
 from server.settings import Settings
 from server.store import EventRecord, Store, SubmissionRecord
@@ -20,28 +19,21 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    c = async_client(redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(job_claim_idle_ms=50, batch_size=4)
 
 
 @pytest.fixture
-async def event(client: redis.asyncio.Redis, settings: Settings) -> EventRecord:
+async def event(aredis: redis.asyncio.Redis, settings: Settings) -> EventRecord:
     from server.demo import target_webp
 
-    store = Store(client)
+    store = Store(aredis)
     target = ImageStore(settings.images_dir).put(target_webp(64))
     return await store.event(await store.create_event("test", target))
 
 
-async def submit_many(client: redis.asyncio.Redis, event: EventRecord, n: int) -> list[SubmissionRecord]:
-    store = Store(client)
+async def submit_many(aredis: redis.asyncio.Redis, event: EventRecord, n: int) -> list[SubmissionRecord]:
+    store = Store(aredis)
     records = []
     for i in range(n):
         joined = await store.join(event.id, f"p{i}", f"p{i}")
@@ -79,61 +71,61 @@ async def run_until_done(worker: Worker, store: Store, ids: list[str]) -> list[S
 
 
 async def test_jobs_are_drawn_in_batches_and_scored(
-    client: redis.asyncio.Redis, settings: Settings, event: EventRecord
+    aredis: redis.asyncio.Redis, settings: Settings, event: EventRecord
 ) -> None:
-    records = await submit_many(client, event, 6)
-    worker = await asyncio.to_thread(Worker.load, settings, client)
-    done = await run_until_done(worker, Store(client), [r.id for r in records])
+    records = await submit_many(aredis, event, 6)
+    worker = await asyncio.to_thread(Worker.load, settings, aredis)
+    done = await run_until_done(worker, Store(aredis), [r.id for r in records])
     assert all(r.status == "DONE" and r.score is not None and 0 <= r.score <= 1 for r in done)
     assert all(ImageStore(settings.images_dir).exists(r.image_key or "") for r in done)
-    assert await client.xlen(keys.JOBS) == 0  # acknowledged and deleted
+    assert await aredis.xlen(keys.JOBS) == 0  # acknowledged and deleted
     assert len({r.image_key for r in done}) == 6
 
 
 async def test_a_dead_workers_job_is_finished_by_another(
-    client: redis.asyncio.Redis, settings: Settings, event: EventRecord
+    aredis: redis.asyncio.Redis, settings: Settings, event: EventRecord
 ) -> None:
-    (record,) = await submit_many(client, event, 1)
-    await ensure_group(client)
+    (record,) = await submit_many(aredis, event, 1)
+    await ensure_group(aredis)
     # A worker takes the job, marks it GENERATING, and dies before recording a result:
     # the job stays pending under its name.
-    taken = await client.xreadgroup(keys.JOBS_GROUP, "dead-worker", {keys.JOBS: ">"}, count=1)
+    taken = await aredis.xreadgroup(keys.JOBS_GROUP, "dead-worker", {keys.JOBS: ">"}, count=1)
     assert taken and taken[0][1][0][1]["submission_id"] == record.id
-    await Store(client).start(record.id)
-    pending = await client.xpending(keys.JOBS, keys.JOBS_GROUP)
+    await Store(aredis).start(record.id)
+    pending = await aredis.xpending(keys.JOBS, keys.JOBS_GROUP)
     assert pending["pending"] == 1
 
-    worker = await asyncio.to_thread(Worker.load, settings, client)
-    (done,) = await run_until_done(worker, Store(client), [record.id])
+    worker = await asyncio.to_thread(Worker.load, settings, aredis)
+    (done,) = await run_until_done(worker, Store(aredis), [record.id])
     assert done.status == "DONE" and done.score is not None
-    assert (await client.xpending(keys.JOBS, keys.JOBS_GROUP))["pending"] == 0
+    assert (await aredis.xpending(keys.JOBS, keys.JOBS_GROUP))["pending"] == 0
 
 
 async def test_a_job_run_twice_changes_nothing(
-    client: redis.asyncio.Redis, settings: Settings, event: EventRecord
+    aredis: redis.asyncio.Redis, settings: Settings, event: EventRecord
 ) -> None:
-    (record,) = await submit_many(client, event, 1)
-    worker = await asyncio.to_thread(Worker.load, settings, client)
-    (done,) = await run_until_done(worker, Store(client), [record.id])
-    counts = await Store(client).counts(event.id)
+    (record,) = await submit_many(aredis, event, 1)
+    worker = await asyncio.to_thread(Worker.load, settings, aredis)
+    (done,) = await run_until_done(worker, Store(aredis), [record.id])
+    counts = await Store(aredis).counts(event.id)
     # The same job again, as if a slow worker finished after its job was reclaimed.
     assert (done.normalised, done.seed) == ("prompt number 0", seed_for("prompt number 0"))
     from pipelines.messages import Job
 
     job = Job(record.id, event.id, done.normalised, done.seed, event.target_key)
-    await client.xadd(keys.JOBS, job.to_fields())
+    await aredis.xadd(keys.JOBS, job.to_fields())
     taken = await worker.take()
     assert [t.job for t in taken] == [job]
     await worker.publish(taken, await asyncio.to_thread(worker.run_batch, taken))
-    assert await client.xlen(keys.JOBS) == 0
-    assert await Store(client).submission(record.id) == done
-    assert await Store(client).counts(event.id) == counts
+    assert await aredis.xlen(keys.JOBS) == 0
+    assert await Store(aredis).submission(record.id) == done
+    assert await Store(aredis).counts(event.id) == counts
 
 
 async def test_same_prompt_and_seed_draw_the_same_picture(
-    client: redis.asyncio.Redis, settings: Settings, event: EventRecord
+    aredis: redis.asyncio.Redis, settings: Settings, event: EventRecord
 ) -> None:
-    worker = await asyncio.to_thread(Worker.load, settings, client)
+    worker = await asyncio.to_thread(Worker.load, settings, aredis)
     from pipelines.messages import Job
 
     job = Job("x", event.id, "a duck", seed_for("a duck"), event.target_key)
