@@ -174,7 +174,9 @@ class Worker:
         """Draw and score a batch (blocking; runs in a thread). One result per entry."""
         jobs = [t.job for t in taken if t.job is not None and t.deliveries <= MAX_DELIVERIES]
         try:
-            done = {r.submission_id: r for r in self._draw_and_score(jobs)}
+            done: dict[str, Result | Failure] = {
+                r.submission_id: r for r in self._draw_and_score(jobs)
+            }
         except Exception:
             # One bad job must not fail its batch-mates: retry them one by one.
             log.exception("batch of %d failed; retrying one at a time", len(jobs))

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import segno
+from redis import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-
-from redis import RedisError
 
 from server.graphql import GraphQLView, make_schema
 from server.logs import RequestIdMiddleware
@@ -60,9 +59,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
-    return Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)]
-    )
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
 
 
 def resources_of(request: Request) -> Resources:
@@ -75,7 +72,9 @@ async def image(request: Request) -> Response:
     store = resources_of(request).images
     if not store.exists(key):
         return JSONResponse({"error": {"code": "NOT_FOUND", "message": "no such image"}}, 404)
-    return FileResponse(store.path(key), media_type="image/webp", headers={"Cache-Control": IMMUTABLE})
+    return FileResponse(
+        store.path(key), media_type="image/webp", headers={"Cache-Control": IMMUTABLE}
+    )
 
 
 async def _health(request: Request) -> dict[str, object]:
@@ -139,7 +138,7 @@ async def qr_code(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
-def page_route(page: str) -> object:
+def page_route(page: str) -> Callable[[Request], Awaitable[Response]]:
     async def serve(request: Request) -> Response:
         path = WEB_DIST / f"{page}.html"
         if not path.exists():

@@ -219,4 +219,4 @@ class Broadcaster:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py: unannotated
+                    await pubsub.aclose()

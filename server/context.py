@@ -8,9 +8,11 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from server.broadcast import Broadcaster
 from server.errors import ApiError
 from server.resources import Resources
-from server.store import EventRecord, NotFound, ParticipantRecord
+from server.settings import Settings
+from server.store import EventRecord, NotFound, ParticipantRecord, Store
 
 SESSION_COOKIE = "lookalike_session"
 
@@ -26,9 +28,17 @@ class Context:
     _participant: ParticipantRecord | None = None
     _looked_up: bool = False
 
-    def __getattr__(self, name: str) -> Any:
-        # settings, store, broadcaster, moderation, ... come straight from the resources
-        return getattr(self.resources, name)
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    @property
+    def store(self) -> Store:
+        return self.resources.store
+
+    @property
+    def broadcaster(self) -> Broadcaster:
+        return self.resources.broadcaster
 
     @property
     def client_ip(self) -> str:

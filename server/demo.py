@@ -15,7 +15,9 @@ def draw_target(size: int = 512) -> Image.Image:
     for y in range(size):  # sky fading to pale at the horizon, then the pond
         t = y / size
         colour = (
-            (110 + int(100 * t), 170 + int(60 * t), 235) if t < 0.62 else (40, 120 + int(60 * (1 - t)), 170)
+            (110 + int(100 * t), 170 + int(60 * t), 235)
+            if t < 0.62
+            else (40, 120 + int(60 * (1 - t)), 170)
         )
         draw.line([(0, y), (size, y)], fill=colour)
 
@@ -25,7 +27,11 @@ def draw_target(size: int = 512) -> Image.Image:
     draw.ellipse(box(380, 40, 470, 130), fill=(255, 224, 110))  # sun
     # swan, behind: body, long neck, head, orange beak
     draw.ellipse(box(300, 250, 470, 340), fill=(250, 250, 250))
-    draw.line([(330 * s, 280 * s), (315 * s, 190 * s), (335 * s, 160 * s)], fill=(250, 250, 250), width=int(22 * s))
+    draw.line(
+        [(330 * s, 280 * s), (315 * s, 190 * s), (335 * s, 160 * s)],
+        fill=(250, 250, 250),
+        width=int(22 * s),
+    )
     draw.ellipse(box(318, 140, 362, 180), fill=(250, 250, 250))
     draw.polygon([(358 * s, 155 * s), (392 * s, 165 * s), (358 * s, 172 * s)], fill=(240, 120, 30))
     draw.ellipse(box(336, 150, 346, 160), fill=(20, 20, 20))

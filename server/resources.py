@@ -19,8 +19,8 @@ from server.captcha import CaptchaVerifier, make_verifier
 from server.connection import async_client
 from server.demo import target_webp
 from server.ids import new_id
-from server.metrics import METRICS
 from server.images import ImageStore
+from server.metrics import METRICS
 from server.settings import Settings
 from server.store import ParticipantRecord, Store, SubmissionRecord, ensure_group
 
@@ -100,9 +100,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     try:
         await ensure_group(client)
         await ensure_current_event(store, images, settings.event_title)
-        async with httpx.AsyncClient(timeout=5.0) as http, Broadcaster(
-            client, store, settings
-        ) as broadcaster:
+        async with (
+            httpx.AsyncClient(timeout=5.0) as http,
+            Broadcaster(client, store, settings) as broadcaster,
+        ):
             sampler = asyncio.create_task(
                 METRICS.sample_queue_forever(
                     client, interval_s=settings.metrics_interval_s, stale_s=settings.worker_stale_s

@@ -20,8 +20,8 @@ from server.broadcast import Snapshot
 from server.context import Context
 from server.errors import ApiError
 from server.ids import is_id
-from server.metrics import METRICS
 from server.images import image_url
+from server.metrics import METRICS
 from server.store import (
     EventRecord,
     InFlight,

@@ -17,7 +17,7 @@ from typing import Literal
 import redis.asyncio
 
 from pipelines.messages import Job
-from server import keys
+from server import keys, leaderboard
 from server.ids import new_id
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
@@ -134,23 +134,10 @@ class Counts:
     drawings: int
 
 
-# Offer a score to the board for a participant: it replaces the participant's entry only
-# when strictly higher, so on equal scores the earlier submission keeps its place.
 # Members are UUIDv7 submission ids and scores are negated: ZRANGE 0..N is best-first and
-# equal scores fall back to lexicographic member order, which is time order.
-_OFFER = """
-local function offer(board, best, pid, sid, score)
-  local current = redis.call('HGET', best, pid)
-  if current then
-    local held = redis.call('ZSCORE', board, current)
-    if held and -tonumber(held) >= tonumber(score) then return 0 end
-    redis.call('ZREM', board, current)
-  end
-  redis.call('ZADD', board, -tonumber(score), sid)
-  redis.call('HSET', best, pid, sid)
-  return 1
-end
-"""
+# equal scores fall back to lexicographic member order, which is time order. Who may be
+# on a board, and how results are offered to it: see server.leaderboard.
+_OFFER = leaderboard.RULES
 
 # KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel, queue
 # ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth, n,
@@ -189,9 +176,10 @@ redis.call('HINCRBY', KEYS[7], 'submissions', 1)
 if not canonical then
   redis.call('SET', KEYS[1], sid)
   local seq = redis.call('HINCRBY', KEYS[9], 'enqueued', 1)
+  -- The entry id lets an organiser's ban take a job back out of the stream.
+  local entry = redis.call('XADD', KEYS[4], '*', unpack(job))
   redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
-             'seq', seq)
-  redis.call('XADD', KEYS[4], '*', unpack(job))
+             'seq', seq, 'entry', entry)
   redis.call('PUBLISH', KEYS[8], 'submitted')
   return {'QUEUED', sid}
 end
@@ -200,6 +188,7 @@ if state[1] == 'DONE' then
   redis.call('HSET', KEYS[2], 'status', 'DONE', 'score', state[2], 'image_key', state[3],
              'model_version', state[4], 'finished_at', now)
   redis.call('HINCRBY', KEYS[7], 'deduplicated', 1)
+  queue_for_review(KEYS[2], sid, now)
   offer(KEYS[5], KEYS[6], pid, sid, state[2])
   redis.call('PUBLISH', KEYS[8], 'scored')
   return {'DONE', canonical}
@@ -240,6 +229,7 @@ if not status or status == 'DONE' or status == 'FAILED' then return 0 end
 local function finish(key, id)
   redis.call('HSET', key, 'status', 'DONE', 'score', score, 'image_key', image,
              'model_version', version, 'finished_at', now)
+  queue_for_review(key, id, now)
   offer(KEYS[3], KEYS[4], redis.call('HGET', key, 'participant_id'), id, score)
   redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'DONE')
 end
@@ -506,7 +496,7 @@ class Store:
     async def record_job_seconds(self, seconds_per_job: float, weight: float = 0.2) -> None:
         """Fold one batch's GPU seconds per job into the moving average used for ETAs."""
         current = (await self.queue_state()).job_seconds
-        value = seconds_per_job if current <= 0 else (1 - weight) * current + weight * seconds_per_job
+        value = (1 - weight) * current + weight * seconds_per_job if current > 0 else seconds_per_job
         await self.redis.hset(keys.QUEUE, "job_seconds", _num(value))
 
     async def submission(self, submission_id: str) -> SubmissionRecord:

@@ -31,9 +31,7 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    server = EmbeddedRedis(
-        tmp_path_factory.mktemp("redis"), persistent=False, port=free_port()
-    )
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False, port=free_port())
     with server:
         yield server.url
 
@@ -74,9 +72,7 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, redis_url: str, tiny_models_dir: Path
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, redis_url: str, tiny_models_dir: Path) -> Callable[..., Settings]:
     """Factory: settings for tiny models, the test's Redis and a fresh data dir."""
 
     def make(**overrides: Any) -> Settings:
@@ -136,7 +132,9 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
         server: uvicorn.Server | None = None
         try:
             config = uvicorn.Config(
-                create_app(settings), log_config=None, ws_per_message_deflate=False,
+                create_app(settings),
+                log_config=None,
+                ws_per_message_deflate=False,
                 lifespan="on",
             )
             server = uvicorn.Server(config)

@@ -7,6 +7,7 @@ real bot would), the rate limiter and the tiny-model worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ BOT_PROMPTS = [
     "a yellow duck",
     "A Yellow Duck!",
     "a  yellow\u200b duck",
-    "a yellоw duck",  # Cyrillic о
+    "a yell\u043ew duck",  # Cyrillic o
     "a yellow duck...",
     "a yellow duck 2",
     "a yellow duck 3",
@@ -95,10 +96,8 @@ async def run_bot(http: httpx.AsyncClient, stop: asyncio.Event) -> dict[str, int
             key = exc.code or "?"
         outcomes[key] = outcomes.get(key, 0) + 1
         # The macro fires about every 200 ms (the incident's 1-5 s, compressed).
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)
-        except TimeoutError:
-            pass
     return outcomes
 
 
@@ -123,7 +122,11 @@ async def play(app: Any, with_bot: bool) -> tuple[list[float], dict[str, int], d
         times = await asyncio.gather(*(honest_player(app, http, i, 2) for i in range(20)))
         stop.set()
         outcomes = await bot if bot else {}
-    return [t for ts in times for t in ts], outcomes, await jobs_by_participant(app.settings.redis_url)
+    return (
+        [t for ts in times for t in ts],
+        outcomes,
+        await jobs_by_participant(app.settings.redis_url),
+    )
 
 
 @pytest.fixture
@@ -175,9 +178,10 @@ async def test_fifty_replays_of_one_solved_captcha_accept_exactly_one(app: Any) 
 
 async def test_each_refusal_has_its_code(live: Any) -> None:
     # No worker: the first prompt stays queued, so the second one meets IN_FLIGHT.
-    async with live(worker=False, **SETTINGS) as app, httpx.AsyncClient(
-        base_url=app.base_url, timeout=60
-    ) as http:
+    async with (
+        live(worker=False, **SETTINGS) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=60) as http,
+    ):
         token = await join(http, "tester")
 
         async def code(prompt: str, captcha: str | None) -> str | None:
@@ -198,16 +202,17 @@ async def test_each_refusal_has_its_code(live: Any) -> None:
 
 
 async def test_rate_limit_answers_with_retry_after(live: Any) -> None:
-    async with live(participant_rate_per_s=0.01, participant_burst=1, captcha_provider="off") as app:
-        async with httpx.AsyncClient(base_url=app.base_url, timeout=60) as http:
-            token = await join(http, "eager")
-            first = (await gql(http, SUBMIT, {"p": "one duck"}, token))["submitPrompt"]
-            async with ws_connect(app.ws_url) as ws:
-                async for data in ws.subscribe(WATCH, {"id": first["id"]}):
-                    if data["submission"]["status"] == "DONE":
-                        break
-            with pytest.raises(GraphQLErrors) as caught:
-                await gql(http, SUBMIT, {"p": "two ducks"}, token)
+    async with live(
+        participant_rate_per_s=0.01, participant_burst=1, captcha_provider="off"
+    ) as app, httpx.AsyncClient(base_url=app.base_url, timeout=60) as http:
+        token = await join(http, "eager")
+        first = (await gql(http, SUBMIT, {"p": "one duck"}, token))["submitPrompt"]
+        async with ws_connect(app.ws_url) as ws:
+            async for data in ws.subscribe(WATCH, {"id": first["id"]}):
+                if data["submission"]["status"] == "DONE":
+                    break
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, SUBMIT, {"p": "two ducks"}, token)
     assert caught.value.code == "RATE_LIMITED"
     assert 0 < caught.value.errors[0]["extensions"]["retryAfter"] <= 100
 

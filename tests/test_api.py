@@ -22,7 +22,9 @@ WATCH = """subscription($id: ID!) { submission(id: $id) {
   id status score imageUrl deduplicated } }"""
 BOARD = """subscription { leaderboard { submissions { id name score imageUrl rank }
   lastUpdatedAt participantCount submissionCount } }"""
-RELAY_BOARD = "subscription { leaderboard { submissions { id name score imageUrl } lastUpdatedAt } }"
+RELAY_BOARD = (
+    "subscription { leaderboard { submissions { id name score imageUrl } lastUpdatedAt } }"
+)
 ME = "{ me { id nickname bestScore rank submissions(first: 5) { id status score } } }"
 
 
@@ -95,7 +97,9 @@ async def test_prompt_to_score_to_live_board(app: Any, http: httpx.AsyncClient) 
     assert [s["id"] for s in me["submissions"]] == [submitted["id"]]
 
 
-async def test_submission_status_moves_through_generating(app: Any, http: httpx.AsyncClient) -> None:
+async def test_submission_status_moves_through_generating(
+    app: Any, http: httpx.AsyncClient
+) -> None:
     token = await join(http, "bob")
     submitted = (await gql(http, SUBMIT, {"p": "a swan at dusk"}, token))["submitPrompt"]
     states = [s["status"] for s in await wait_done(app, submitted["id"], token)]
@@ -176,7 +180,7 @@ async def test_error_codes(app: Any, http: httpx.AsyncClient) -> None:
         assert caught.value.code == "INVALID_INPUT"
 
     with pytest.raises(GraphQLErrors) as caught:
-        await gql(http, "{ submission(id: \"not-an-id\") { id } }")
+        await gql(http, '{ submission(id: "not-an-id") { id } }')
     assert caught.value.code == "INVALID_INPUT"
 
 
@@ -205,7 +209,7 @@ async def test_malformed_http_requests_get_errors_not_crashes(http: httpx.AsyncC
     assert unknown.status_code < 500
     assert unknown.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     wrong_type = await http.post(
-        "/graphql", json={"query": "{ leaderboard(first: \"ten\") { lastUpdatedAt } }"}
+        "/graphql", json={"query": '{ leaderboard(first: "ten") { lastUpdatedAt } }'}
     )
     assert wrong_type.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     for body in (b"{not json", b"[]", b'{"query": 5}', b""):
@@ -213,7 +217,9 @@ async def test_malformed_http_requests_get_errors_not_crashes(http: httpx.AsyncC
             "/graphql", content=body, headers={"content-type": "application/json"}
         )
         assert 400 <= response.status_code < 500, body
-    too_many = await http.post("/graphql", json={"query": "{ leaderboard(first: 1000) { lastUpdatedAt } }"})
+    too_many = await http.post(
+        "/graphql", json={"query": "{ leaderboard(first: 1000) { lastUpdatedAt } }"}
+    )
     assert too_many.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
@@ -234,9 +240,13 @@ async def test_malformed_websocket_messages_close_with_protocol_codes(app: Any) 
     assert await close_code(["not json"]) == 4400
     assert await close_code([json.dumps({"type": "nonsense"})]) == 4400
     assert await close_code([init, init]) == 4429
-    subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ event { id } }"}})
+    subscribe = json.dumps(
+        {"id": "1", "type": "subscribe", "payload": {"query": "{ event { id } }"}}
+    )
     assert await close_code([subscribe]) == 4401
-    assert await close_code([json.dumps({"type": "connection_init", "payload": {"token": 5}})]) == 4403
+    assert (
+        await close_code([json.dumps({"type": "connection_init", "payload": {"token": 5}})]) == 4403
+    )
 
     # A bad query over a healthy socket is an error message, and the socket stays up.
     async with ws_connect(app.ws_url) as ws:

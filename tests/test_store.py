@@ -226,13 +226,23 @@ async def test_queue_positions_and_busy_refusal(
     late = await join("late")
     with pytest.raises(QueueFull):
         await store.submit(
-            event=event, participant=late, prompt="new", normalised="new",
-            prompt_key=dedup.prompt_key("new"), seed=1, max_depth=2,
+            event=event,
+            participant=late,
+            prompt="new",
+            normalised="new",
+            prompt_key=dedup.prompt_key("new"),
+            seed=1,
+            max_depth=2,
         )
     assert await aredis.xlen(keys.JOBS) == 3
     # A prompt already in the queue costs no GPU time: never refused.
     follower = await store.submit(
-        event=event, participant=late, prompt="prompt 2", normalised="prompt 2",
-        prompt_key=dedup.prompt_key("prompt 2"), seed=1, max_depth=2,
+        event=event,
+        participant=late,
+        prompt="prompt 2",
+        normalised="prompt 2",
+        prompt_key=dedup.prompt_key("prompt 2"),
+        seed=1,
+        max_depth=2,
     )
     assert follower.deduplicated and follower.seq == 3

@@ -32,7 +32,9 @@ async def event(aredis: redis.asyncio.Redis, settings: Settings) -> EventRecord:
     return await store.event(await store.create_event("test", target))
 
 
-async def submit_many(aredis: redis.asyncio.Redis, event: EventRecord, n: int) -> list[SubmissionRecord]:
+async def submit_many(
+    aredis: redis.asyncio.Redis, event: EventRecord, n: int
+) -> list[SubmissionRecord]:
     store = Store(aredis)
     records = []
     for i in range(n):
@@ -130,6 +132,8 @@ async def test_same_prompt_and_seed_draw_the_same_picture(
 
     job = Job("x", event.id, "a duck", seed_for("a duck"), event.target_key)
     first = await asyncio.to_thread(worker._draw_and_score, [job])
-    second = await asyncio.to_thread(worker._draw_and_score, [job, Job("y", event.id, "a swan", 1, event.target_key)])
+    second = await asyncio.to_thread(
+        worker._draw_and_score, [job, Job("y", event.id, "a swan", 1, event.target_key)]
+    )
     assert first[0].image_key == second[0].image_key
     assert first[0].score == pytest.approx(second[0].score, abs=1e-5)
