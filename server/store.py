@@ -55,13 +55,47 @@ class QueueState:
         return max(self.enqueued - self.started, 0)
 
 
+Phase = Literal["SCHEDULED", "OPEN", "CLOSED"]
+Review = Literal["", "PENDING", "APPROVED"]
+
+
 @dataclass(frozen=True)
 class EventRecord:
     id: str
     title: str
     target_key: str
-    status: Literal["OPEN", "CLOSED"]
+    status: Literal["OPEN", "CLOSED"]  # as set by an organiser; see :meth:`phase`
     created_at: float
+    opens_at: float | None = None
+    closes_at: float | None = None
+    hold_for_review: bool = False  # new drawings reach the public board once approved
+    frozen_at: float | None = None  # the public board shows the standings of this time
+
+    def phase(self, now: float) -> Phase:
+        """Whether the event takes entries at ``now``: its status and its schedule."""
+        if self.status == "CLOSED" or (self.closes_at is not None and now >= self.closes_at):
+            return "CLOSED"
+        if self.opens_at is not None and now < self.opens_at:
+            return "SCHEDULED"
+        return "OPEN"
+
+    def frozen(self, now: float) -> bool:
+        """Whether the public sees frozen standings at ``now``."""
+        return self.frozen_at is not None and self.frozen_at <= now
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> EventRecord:
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            target_key=data["target_key"],
+            status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
+            created_at=float(data["created_at"]),
+            opens_at=_optional_float(data.get("opens_at")),
+            closes_at=_optional_float(data.get("closes_at")),
+            hold_for_review=data.get("hold") == "1",
+            frozen_at=_optional_float(data.get("frozen_at")),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,23 @@ class ParticipantRecord:
     event_id: str
     nickname: str
     created_at: float
+    staff: bool = False  # plays normally, never ranked or exported
+    banned: bool = False
+    claim_code: str = ""  # shown on the phone; booth staff match it to hand over a prize
+    contact: str = ""  # given at join with consent; only the winners export has it
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> ParticipantRecord:
+        return cls(
+            id=data["id"],
+            event_id=data["event_id"],
+            nickname=data["nickname"],
+            created_at=float(data["created_at"]),
+            staff=data.get("staff") == "1",
+            banned=data.get("banned") == "1",
+            claim_code=data.get("claim_code", ""),
+            contact=data.get("contact", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +143,13 @@ class SubmissionRecord:
     created_at: float
     finished_at: float | None
     seq: int  # place in the global job order (queue position = seq - jobs started)
+    hidden: bool = False  # by an organiser: off every public board, reversibly
+    review: Review = ""  # PENDING: held for an organiser's approval
+
+    @property
+    def shown(self) -> bool:
+        """May appear publicly (its participant permitting): not hidden, not held."""
+        return not self.hidden and self.review != "PENDING"
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> SubmissionRecord:
@@ -114,6 +172,8 @@ class SubmissionRecord:
             created_at=float(data["created_at"]),
             finished_at=float(data["finished_at"]) if data.get("finished_at") else None,
             seq=int(data.get("seq", 0)),
+            hidden=data.get("hidden") == "1",
+            review=data.get("review", ""),  # type: ignore[arg-type]
         )
 
 
@@ -132,6 +192,17 @@ class Counts:
     participants: int
     submissions: int
     drawings: int
+    # Read with the counters so that a board snapshot knows whether it shows frozen
+    # standings (server.broadcast builds snapshots from these reads alone).
+    frozen: bool = False
+
+
+class FreezeRace(RuntimeError):
+    """The frozen board kept changing while being read (a freeze and unfreeze racing)."""
+
+
+def _optional_float(raw: str | None) -> float | None:
+    return float(raw) if raw else None
 
 
 # Members are UUIDv7 submission ids and scores are negated: ZRANGE 0..N is best-first and
@@ -496,7 +567,9 @@ class Store:
     async def record_job_seconds(self, seconds_per_job: float, weight: float = 0.2) -> None:
         """Fold one batch's GPU seconds per job into the moving average used for ETAs."""
         current = (await self.queue_state()).job_seconds
-        value = (1 - weight) * current + weight * seconds_per_job if current > 0 else seconds_per_job
+        value = seconds_per_job
+        if current > 0:
+            value = (1 - weight) * current + weight * seconds_per_job
         await self.redis.hset(keys.QUEUE, "job_seconds", _num(value))
 
     async def submission(self, submission_id: str) -> SubmissionRecord:
