@@ -27,6 +27,7 @@ from pipelines.messages import Failure, Job, MessageError, Result
 from pipelines.models import model_settings
 from pipelines.scorer import Scorer
 from server import keys
+from server.connection import RETRY_ON
 from server.images import ImageStore
 from server.metrics import METRICS
 from server.settings import Settings
@@ -88,31 +89,55 @@ class Worker:
         self.scorer.embed_images(images)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Take, run and publish batches until ``stop`` is set; outlive Redis outages."""
         await ensure_group(self.redis)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
+        backoff = 0.0  # > 0 while Redis is unreachable
         try:
             while not stop.is_set():
                 METRICS.heartbeat()
-                taken = await self.take()
-                if taken:
-                    await self.mark_started(taken)
-                    began = time.time()
-                    results = await asyncio.to_thread(self.run_batch, taken)
-                    finished = time.time()
-                    await self.store.record_job_seconds((finished - began) / len(taken))
-                    await self.publish(taken, results)
-                    METRICS.observe_batch(
-                        [t.entry_id for t in taken],
-                        started=began,
-                        finished=finished,
-                        failed=sum(isinstance(r, Failure) for r in results),
-                    )
+                try:
+                    await self._turn()
+                except RETRY_ON as exc:
+                    # The client's own retries gave up. Jobs taken in this turn stay
+                    # pending under our name: whoever takes next, this worker too,
+                    # reclaims them after job_claim_idle_ms.
+                    if not backoff:
+                        log.warning("redis unavailable (%s); retrying until it is back", exc)
+                    backoff = min(backoff * 2 or 0.1, 5.0)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    continue
+                except redis.ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    log.warning("the job stream lost its consumer group (Redis lost its data?)")
+                    await ensure_group(self.redis)
+                if backoff:
+                    log.info("redis reachable again")
+                    backoff = 0.0
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             with contextlib.suppress(redis.RedisError):
                 await self.redis.zrem(keys.WORKERS, self.name)
+
+    async def _turn(self) -> None:
+        taken = await self.take()
+        if taken:
+            await self.mark_started(taken)
+            began = time.time()
+            results = await asyncio.to_thread(self.run_batch, taken)
+            finished = time.time()
+            await self.store.record_job_seconds((finished - began) / len(taken))
+            await self.publish(taken, results)
+            METRICS.observe_batch(
+                [t.entry_id for t in taken],
+                started=began,
+                finished=finished,
+                failed=sum(isinstance(r, Failure) for r in results),
+            )
 
     # ------------------------------------------------------------------ take
     async def take(self) -> list[Taken]:

@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from server import admin
 from server.graphql import GraphQLView, make_schema
 from server.logs import RequestIdMiddleware
 from server.metrics import render
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/config", config),
         Route("/api/captcha/challenge", captcha_challenge),
         Route("/api/qr.svg", qr_code),
+        *admin.routes(),  # organiser exports and uploads under /admin/...
         Route("/", lambda request: RedirectResponse("/play")),
         *(Route(f"/{page}", page_route(page)) for page in PAGES),
     ]

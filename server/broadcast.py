@@ -189,6 +189,10 @@ class Broadcaster:
         elif kind == "submission" and ident in self._submissions:
             self._submissions[ident].fire()
 
+    def _reconnected(self, connection: object) -> None:
+        log.info("pub/sub reconnected; re-reading boards and submissions")
+        self._wake_all()
+
     def _wake_all(self) -> None:
         for feed in self.feeds.values():
             feed.poke()
@@ -201,6 +205,9 @@ class Broadcaster:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(keys.CHANNEL_PATTERN)
+                # redis-py's retry also reconnects (and resubscribes) by itself, silently:
+                # messages sent meanwhile are lost, so re-read everything then too.
+                pubsub.connection.register_connect_callback(self._reconnected)
                 self.connected.set()
                 backoff = 0.1
                 self._wake_all()  # anything may have changed while we were away

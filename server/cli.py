@@ -11,11 +11,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from server.connection import redis_for
 from server.logs import configure_logging
 from server.settings import PREFIX, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from server.console import Console
 
 log = logging.getLogger("lookalike")
 
@@ -32,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--host", default=None, help="listen address (LOOKALIKE_HOST)")
         cmd.add_argument("--port", type=int, default=None, help="listen port (LOOKALIKE_PORT)")
     sub.add_parser("worker", help="run a GPU worker against LOOKALIKE_REDIS_URL")
+    _add_organiser_commands(sub)
     args = parser.parse_args(argv)
 
     try:
@@ -43,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     if overrides:
         settings = Settings.from_env(os.environ, **overrides)
+    if args.command in ORGANISER_COMMANDS:
+        return run_organiser_command(settings, args)
     if args.command == "worker":
         return run_worker(settings)
     if args.command == "serve":
@@ -138,6 +147,153 @@ def _worker_ready(url: str, worker: subprocess.Popen[bytes]) -> bool:
         return False
     finally:
         client.close()
+
+
+# --------------------------------------------------------------- organisers
+ORGANISER_COMMANDS = ("event", "export", "verify")
+
+
+def _add_organiser_commands(sub: Any) -> None:
+    event = sub.add_parser("event", help="create, list, open and close events")
+    actions = event.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create an event")
+    create.add_argument("--title", required=True)
+    create.add_argument("--target", type=Path, help="target picture (default: the demo duck)")
+    create.add_argument("--opens", help="when it opens: ISO 8601 or unix seconds")
+    create.add_argument("--closes", help="when it closes: ISO 8601 or unix seconds")
+    create.add_argument(
+        "--hold-for-review", action="store_true", help="drawings need approval to be shown"
+    )
+    create.add_argument("--current", action="store_true", help="make it the current event")
+    actions.add_parser("list", help="list events, the current one marked with *")
+    for name, help_text in (
+        ("open", "take entries from now on"),
+        ("close", "take no more entries"),
+        ("set-current", "make it the event /play and /board show"),
+    ):
+        actions.add_parser(name, help=help_text).add_argument("event_id")
+
+    export = sub.add_parser("export", help="export winners, all submissions or the audit log")
+    export.add_argument("kind", choices=("winners", "submissions", "audit"))
+    export.add_argument("--event", help="event id (default: the current event)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--top", type=int, help="winners: only the first N")
+    export.add_argument("--output", "-o", type=Path, help="write here instead of to stdout")
+
+    verify = sub.add_parser(
+        "verify", help="draw and score a submission again; exit status 1 if the score differs"
+    )
+    verify.add_argument("submission_id")
+
+
+def run_organiser_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``event``, ``export`` and ``verify``: straight against Redis, audited as the CLI."""
+    from server.errors import ApiError
+
+    try:
+        return asyncio.run(_organiser_command(settings, args))
+    except ApiError as exc:
+        print(f"lookalike {args.command}: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _admin_redis_url(settings: Settings) -> str:
+    """LOOKALIKE_REDIS_URL, or the embedded Redis of a running `lookalike up`."""
+    from server.connection import EmbeddedRedis
+
+    if settings.redis_url:
+        return settings.redis_url
+    embedded = EmbeddedRedis(settings.data_dir / "redis")
+    if embedded.socket_path.exists():
+        return embedded.url
+    raise SystemExit(f"lookalike: set {PREFIX}REDIS_URL, or run this beside `lookalike up`")
+
+
+async def _organiser_command(settings: Settings, args: argparse.Namespace) -> int:
+    import socket
+
+    from server.audit import Actor
+    from server.connection import async_client
+    from server.console import Console
+    from server.images import ImageStore
+    from server.store import Store
+
+    client = async_client(_admin_redis_url(settings))
+    try:
+        actor = Actor("cli", f"cli@{socket.gethostname()}")
+        console = Console(Store(client), ImageStore(settings.images_dir), settings, actor)
+        if args.command == "event":
+            return await _event_command(console, args)
+        if args.command == "export":
+            return await _export_command(console, args)
+        return await _verify_command(console, args.submission_id)
+    finally:
+        await client.aclose()
+
+
+async def _event_command(console: Console, args: argparse.Namespace) -> int:
+    from server.events import parse_time
+
+    if args.action == "list":
+        current = await console.store.current_event_id()
+        for record in await console.store.events():
+            mark = "*" if record.id == current else " "
+            phase = record.phase(time.time())
+            print(f"{mark} {record.id}  {phase:<9}  {record.title}")
+        return 0
+    if args.action == "create":
+        record = await console.create_event(
+            args.title,
+            target=None if args.target is None else args.target.read_bytes(),
+            opens_at=None if args.opens is None else parse_time(args.opens),
+            closes_at=None if args.closes is None else parse_time(args.closes),
+            hold_for_review=args.hold_for_review,
+            make_current=args.current,
+        )
+    else:
+        act = {
+            "open": console.open_event,
+            "close": console.close_event,
+            "set-current": console.set_current_event,
+        }[args.action]
+        record = await act(args.event_id)
+    print(record.id)
+    return 0
+
+
+async def _export_command(console: Console, args: argparse.Namespace) -> int:
+    event_id = args.event
+    if event_id is None and args.kind != "audit":
+        event_id = await console.store.current_event_id()
+    text = await console.export(
+        args.kind,
+        args.format,
+        event_id=event_id,
+        top=args.top,
+        base_url=console.settings.public_url.rstrip("/"),
+    )
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+async def _verify_command(console: Console, submission_id: str) -> int:
+    from server.console import check_id, found
+
+    lookup = console.store.submission(check_id(submission_id, "a submission"))
+    record = await found(lookup, "submission")
+    from server.verify import NotVerifiable, verify  # torch: only once there is work
+
+    target_key = record.target_key or (await console.store.event(record.event_id)).target_key
+    try:
+        verdict = await asyncio.to_thread(verify, console.settings, record, target_key)
+    except NotVerifiable as exc:
+        print(f"lookalike verify: {exc}", file=sys.stderr)
+        return 2
+    print(verdict.report())
+    return 0 if verdict.matches else 1
 
 
 if __name__ == "__main__":

@@ -7,21 +7,29 @@ stable ``extensions.code``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
+import time
 from collections.abc import AsyncGenerator
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from pipelines.seeds import seed_for
-from server import dedup, moderation
+from server import dedup, moderation, organiser
+from server.audit import Actor, AuditEntry, AuditLog
 from server.broadcast import Snapshot
+from server.console import Console, check_id, found
 from server.context import Context
 from server.errors import ApiError
+from server.events import clean_text
 from server.ids import is_id
 from server.images import image_url
 from server.metrics import METRICS
+from server.raffle import Raffle, ticket
 from server.store import (
     EventRecord,
     InFlight,
@@ -32,10 +40,17 @@ from server.store import (
 )
 
 ContextInfo = Info[Context, None]
+LATEST_SHOWN = 12  # latest drawings on a board, as server.broadcast computes them
+ORGANISER_NAME_MAX_CHARS = 40
+RAFFLE_ALGORITHM = (
+    "ticket = sha256(seed + ':' + participantId) in hex; candidates in ascending ticket "
+    "order, absentees struck out; the first `count` win"
+)
 
 
 @strawberry.enum
 class EventStatus(enum.Enum):
+    SCHEDULED = "SCHEDULED"  # not open yet: see opensAt
     OPEN = "OPEN"
     CLOSED = "CLOSED"
 
@@ -56,6 +71,13 @@ class Event:
     status: EventStatus
     participant_count: int
     submission_count: int
+    opens_at: float | None = None
+    closes_at: float | None = None
+    hold_for_review: bool = False
+    frozen: bool = False  # the public leaderboard shows frozen standings now
+    frozen_at: float | None = None  # the time whose standings it shows (or will show)
+    current: bool = False  # the event /play and /board show
+    created_at: float = 0.0
 
 
 @strawberry.type
@@ -118,6 +140,7 @@ class Participant:
     nickname: str
     best_score: float | None
     rank: int | None
+    claim_code: str = ""  # for the prize hand-over: booth staff match it with the export
 
     @strawberry.field
     async def submissions(self, info: ContextInfo, first: int = 20) -> list[Submission]:
@@ -132,30 +155,72 @@ class Session:
     participant: Participant
 
 
+def _check_open(event: EventRecord, goodbye: str) -> None:
+    phase = event.phase(time.time())
+    if phase == "SCHEDULED":
+        raise ApiError("EVENT_CLOSED", "this event has not opened yet", opensAt=event.opens_at)
+    if phase == "CLOSED":
+        raise ApiError("EVENT_CLOSED", f"this event is closed; {goodbye}")
+
+
+def _consented_contact(contact: str | None, consent: bool, most: int) -> str:
+    """The contact to keep: none without the attendee's explicit consent."""
+    if not contact:
+        return ""
+    if not consent:
+        raise ApiError(
+            "INVALID_INPUT",
+            "a contact is kept only with consent: tick the box (contactConsent: true)",
+            reason="consent_required",
+            field="contact",
+        )
+    return clean_text(contact, most, "contact", required=False)
+
+
 def _bounded(name: str, value: int, most: int) -> int:
     if not 0 <= value <= most:
         raise ApiError("INVALID_INPUT", f"{name} must be between 0 and {most}, got {value}")
     return value
 
 
-def _event(record: EventRecord, participants: int, submissions: int) -> Event:
+async def _event(info: ContextInfo, record: EventRecord) -> Event:
+    store = info.context.resources.store
+    counts = await store.counts(record.id)
+    now = time.time()
     return Event(
         id=strawberry.ID(record.id),
         title=record.title,
         target_image_url=image_url(record.target_key),
-        status=EventStatus(record.status),
-        participant_count=participants,
-        submission_count=submissions,
+        status=EventStatus(record.phase(now)),
+        participant_count=counts.participants,
+        submission_count=counts.submissions,
+        opens_at=record.opens_at,
+        closes_at=record.closes_at,
+        hold_for_review=record.hold_for_review,
+        frozen=record.frozen(now),
+        frozen_at=record.frozen_at,
+        current=record.id == await store.current_event_id(),
+        created_at=record.created_at,
     )
 
 
+async def _event_record(info: ContextInfo, event_id: strawberry.ID | None) -> EventRecord:
+    """The event asked for, or the current one."""
+    if event_id is None:
+        return await info.context.current_event()
+    store = info.context.resources.store
+    return await found(store.event(check_id(str(event_id), "an event")), "event")
+
+
 async def _participant(info: ContextInfo, record: ParticipantRecord) -> Participant:
-    standing = await info.context.store.standing(record.event_id, record.id)
+    """The caller as a player: their public standing (frozen while the board is)."""
+    standing = await info.context.resources.store.standing(record.event_id, record.id)
     return Participant(
         id=strawberry.ID(record.id),
         nickname=record.nickname,
         best_score=standing[0] if standing else None,
         rank=standing[1] if standing else None,
+        claim_code=record.claim_code,
     )
 
 
@@ -184,7 +249,7 @@ def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
             )
             for r in snapshot.latest
         ],
-        frozen=False,
+        frozen=snapshot.counts.frozen,
     )
 
 
@@ -203,18 +268,589 @@ async def _submission_record(info: ContextInfo, submission_id: str) -> Submissio
         raise ApiError("NOT_FOUND", f"no submission {submission_id}") from exc
 
 
+# --------------------------------------------------------------- organisers
+
+
+@strawberry.enum
+class ReviewState(enum.Enum):
+    NONE = "NONE"  # not held for review
+    PENDING = "PENDING"  # off the public board until approved
+    APPROVED = "APPROVED"
+
+
+@strawberry.enum
+class RaffleStatus(enum.Enum):
+    PREPARED = "PREPARED"  # candidates and seed fixed and shown; nothing drawn
+    DRAWN = "DRAWN"
+
+
 @strawberry.type
-class Query:
-    @strawberry.field
-    async def event(self, info: ContextInfo) -> Event:
-        record = await info.context.current_event()
-        counts = await info.context.store.counts(record.id)
-        return _event(record, counts.participants, counts.submissions)
+class OrganiserSession:
+    token: str
+    name: str
+    expires_at: float
+
+
+@strawberry.type
+class Organiser:
+    name: str
+    expires_at: float
+
+
+@strawberry.type
+class ModeratedSubmission:
+    """A submission as organisers see it: prompt, author and moderation state."""
+
+    id: strawberry.ID
+    participant_id: strawberry.ID
+    nickname: str
+    prompt: str
+    status: SubmissionStatus
+    score: float | None
+    image_url: str | None
+    deduplicated: bool
+    hidden: bool
+    review: ReviewState
+    created_at: float
+    finished_at: float | None
+
+    @classmethod
+    def of(cls, record: SubmissionRecord) -> ModeratedSubmission:
+        return cls(
+            id=strawberry.ID(record.id),
+            participant_id=strawberry.ID(record.participant_id),
+            nickname=record.nickname,
+            prompt=record.prompt,
+            status=SubmissionStatus(record.status),
+            score=record.score,
+            image_url=image_url(record.image_key) if record.image_key else None,
+            deduplicated=record.deduplicated,
+            hidden=record.hidden,
+            review=ReviewState(record.review or "NONE"),
+            created_at=record.created_at,
+            finished_at=record.finished_at,
+        )
+
+
+@strawberry.type
+class Player:
+    """A participant as organisers see it, with the live standing."""
+
+    id: strawberry.ID
+    nickname: str
+    staff: bool
+    banned: bool
+    created_at: float
+    claim_code: str
+    submission_count: int
+    best_score: float | None
+    rank: int | None
 
     @strawberry.field
-    async def leaderboard(self, info: ContextInfo, first: int = 10) -> Leaderboard:
+    async def submissions(self, info: ContextInfo, first: int = 20) -> list[ModeratedSubmission]:
+        first = _bounded("first", first, 100)
+        records = await info.context.resources.store.participant_submissions(str(self.id), first)
+        return [ModeratedSubmission.of(r) for r in records]
+
+
+@strawberry.type(name="AuditEntry")
+class AuditEntryView:
+    id: str
+    at: float
+    who: str
+    source: str
+    action: str
+    event_id: str
+    target: str
+    before: JSON | None
+    after: JSON | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryView:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            who=entry.who,
+            source=entry.source,
+            action=entry.action,
+            event_id=entry.event_id,
+            target=entry.target,
+            before=entry.before,
+            after=entry.after,
+        )
+
+
+@strawberry.type
+class RaffleCandidate:
+    participant_id: strawberry.ID
+    nickname: str
+    rank: int
+    score: float
+    ticket: str  # sha256("<seed>:<participantId>"): the draw order is ascending tickets
+
+
+@strawberry.type(name="Raffle")
+class RaffleView:
+    id: strawberry.ID
+    event_id: strawberry.ID
+    seed: str
+    count: int
+    top: int | None
+    status: RaffleStatus
+    candidates: list[RaffleCandidate]  # in board order
+    winners: list[RaffleCandidate]  # in draw order
+    absent: list[strawberry.ID]
+    created_at: float
+    drawn_at: float | None
+    algorithm: str = RAFFLE_ALGORITHM
+
+    @classmethod
+    def of(cls, raffle: Raffle) -> RaffleView:
+        def candidate(c: Any) -> RaffleCandidate:
+            return RaffleCandidate(
+                participant_id=strawberry.ID(c.participant_id),
+                nickname=c.nickname,
+                rank=c.rank,
+                score=c.score,
+                ticket=ticket(raffle.seed, c.participant_id),
+            )
+
+        return cls(
+            id=strawberry.ID(raffle.id),
+            event_id=strawberry.ID(raffle.event_id),
+            seed=raffle.seed,
+            count=raffle.count,
+            top=raffle.top,
+            status=RaffleStatus(raffle.status),
+            candidates=[candidate(c) for c in raffle.candidates],
+            winners=[candidate(c) for c in raffle.winners],
+            absent=[strawberry.ID(a) for a in raffle.absent],
+            created_at=raffle.created_at,
+            drawn_at=raffle.drawn_at,
+        )
+
+
+async def _console(info: ContextInfo) -> Console:
+    """The caller's organiser console; UNAUTHENTICATED or FORBIDDEN otherwise."""
+    ctx = info.context
+    res = ctx.resources
+    session, _ = await organiser.authenticate(
+        res.redis, res.settings, ctx.connection, ctx.connection_params
+    )
+    return Console(res.store, res.images, res.settings, Actor(session.name, ctx.client_ip))
+
+
+async def _organiser_event(info: ContextInfo, event_id: strawberry.ID | None) -> Console:
+    console = await _console(info)
+    await _event_record(info, event_id)
+    return console
+
+
+async def _player(info: ContextInfo, record: ParticipantRecord) -> Player:
+    store = info.context.resources.store
+    standing = await store.standing(record.event_id, record.id, live=True)
+    return Player(
+        id=strawberry.ID(record.id),
+        nickname=record.nickname,
+        staff=record.staff,
+        banned=record.banned,
+        created_at=record.created_at,
+        claim_code=record.claim_code,
+        submission_count=await store.submission_count(record.id),
+        best_score=standing[0] if standing else None,
+        rank=standing[1] if standing else None,
+    )
+
+
+async def _live_leaderboard(info: ContextInfo, event_id: str, first: int) -> Leaderboard:
+    """The live standings, whatever the public sees."""
+    store = info.context.resources.store
+    snapshot = Snapshot(
+        event_id=event_id,
+        entries=await store.leaderboard(event_id, first, live=True),
+        latest=await store.recent(event_id, LATEST_SHOWN, live=True),
+        counts=await store.counts(event_id),
+        updated_at=time.time(),
+        version=0,
+    )
+    return leaderboard_of(snapshot, first)
+
+
+def _picture(encoded: str, most_bytes: int) -> bytes:
+    """Bytes of a base64 picture (a data: URL is fine too)."""
+    _, _, data = encoded.rpartition(",")
+    if len(data) > most_bytes * 4 // 3 + 4:
+        raise ApiError(
+            "INVALID_INPUT", f"the picture may have at most {most_bytes} bytes",
+            reason="too_large", field="imageBase64",
+        )
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(
+            "INVALID_INPUT", "expected the picture as base64", reason="not_base64",
+            field="imageBase64",
+        ) from exc
+
+
+@strawberry.type
+class OrganiserQuery:
+    """Queries for organisers; each needs an organiser token (except ``organiser``)."""
+
+    @strawberry.field
+    async def organiser(self, info: ContextInfo) -> Organiser | None:
+        """Who is logged in as organiser, or null."""
+        ctx = info.context
+        try:
+            session, _ = await organiser.authenticate(
+                ctx.resources.redis, ctx.settings, ctx.connection, ctx.connection_params
+            )
+        except ApiError as exc:
+            if exc.code == "UNAUTHENTICATED":
+                return None
+            raise
+        return Organiser(name=session.name, expires_at=session.expires_at)
+
+    @strawberry.field
+    async def events(self, info: ContextInfo) -> list[Event]:
+        await _console(info)
+        return [await _event(info, r) for r in await info.context.resources.store.events()]
+
+    @strawberry.field
+    async def organiser_leaderboard(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, first: int = 10
+    ) -> Leaderboard:
+        """The live standings, also while the public board is frozen."""
+        await _console(info)
         first = _bounded("first", first, info.context.settings.leaderboard_max_first)
-        record = await info.context.current_event()
+        record = await _event_record(info, event_id)
+        return await _live_leaderboard(info, record.id, first)
+
+    @strawberry.field
+    async def participants(
+        self,
+        info: ContextInfo,
+        event_id: strawberry.ID | None = None,
+        search: str = "",
+        first: int = 50,
+    ) -> list[Player]:
+        """Participants whose nickname contains ``search`` (any case), in joining order."""
+        await _console(info)
+        first = _bounded("first", first, 500)
+        record = await _event_record(info, event_id)
+        needle = search.casefold()
+        everyone = await info.context.resources.store.participants(record.id)
+        chosen = [p for p in everyone if needle in p.nickname.casefold()][:first]
+        return [await _player(info, p) for p in chosen]
+
+    @strawberry.field
+    async def participant(self, info: ContextInfo, id: strawberry.ID) -> Player | None:
+        await _console(info)
+        record = await info.context.resources.store.participant(check_id(str(id), "a participant"))
+        return None if record is None else await _player(info, record)
+
+    @strawberry.field
+    async def claim(
+        self, info: ContextInfo, code: str, event_id: strawberry.ID | None = None
+    ) -> Player | None:
+        """Whose prize claim code this is."""
+        await _console(info)
+        record = await _event_record(info, event_id)
+        store = info.context.resources.store
+        player = await store.participant_by_claim_code(record.id, code.strip()[:16])
+        return None if player is None else await _player(info, player)
+
+    @strawberry.field
+    async def latest_submissions(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, first: int = 20
+    ) -> list[ModeratedSubmission]:
+        """The latest drawings, hidden and held ones included: what moderators watch."""
+        await _console(info)
+        first = _bounded("first", first, 50)
+        record = await _event_record(info, event_id)
+        latest = await info.context.resources.store.latest(record.id, first)
+        return [ModeratedSubmission.of(r) for r in latest]
+
+    @strawberry.field
+    async def review_queue(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, first: int = 20
+    ) -> list[ModeratedSubmission]:
+        """Drawings held for review, oldest first."""
+        await _console(info)
+        first = _bounded("first", first, 100)
+        record = await _event_record(info, event_id)
+        held = await info.context.resources.store.review_queue(record.id, first)
+        return [ModeratedSubmission.of(r) for r in held]
+
+    @strawberry.field
+    async def audit_log(
+        self,
+        info: ContextInfo,
+        event_id: strawberry.ID | None = None,
+        first: int = 50,
+        before: str | None = None,
+    ) -> list[AuditEntryView]:
+        """Organiser actions, newest first; ``before``: an entry id, for the next page."""
+        console = await _console(info)
+        first = _bounded("first", first, 500)
+        entries = await console.audit.entries(
+            event_id=None if event_id is None else str(event_id), first=first, before=before
+        )
+        return [AuditEntryView.of(e) for e in entries]
+
+    @strawberry.field
+    async def raffles(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None
+    ) -> list[RaffleView]:
+        console = await _console(info)
+        record = await _event_record(info, event_id)
+        return [RaffleView.of(r) for r in await console.raffles.of_event(record.id)]
+
+    @strawberry.field
+    async def raffle(self, info: ContextInfo, id: strawberry.ID) -> RaffleView | None:
+        console = await _console(info)
+        try:
+            return RaffleView.of(await console.raffle(str(id)))
+        except ApiError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
+            raise
+
+
+@strawberry.type
+class OrganiserMutation:
+    """Organiser actions; each needs an organiser token and is written to the audit log."""
+
+    @strawberry.mutation
+    async def organiser_login(
+        self, info: ContextInfo, password: str, name: str = "organiser"
+    ) -> OrganiserSession:
+        """Log in as organiser; the token also comes as an HttpOnly, SameSite=Strict cookie.
+        ``name`` says who is acting in the audit log."""
+        ctx = info.context
+        res = ctx.resources
+        actor = Actor(clean_text(name, ORGANISER_NAME_MAX_CHARS, "name"), ctx.client_ip)
+        token, session = await organiser.login(
+            res.redis, res.settings, AuditLog(res.redis), password=password, actor=actor
+        )
+        if ctx.response is not None:
+            lasts = res.settings.organiser_session_s
+            organiser.set_cookie(ctx.response, ctx.connection, token, lasts)
+        return OrganiserSession(token=token, name=session.name, expires_at=session.expires_at)
+
+    @strawberry.mutation
+    async def organiser_logout(self, info: ContextInfo) -> bool:
+        ctx = info.context
+        console = await _console(info)
+        _, token = await organiser.authenticate(
+            ctx.resources.redis, ctx.settings, ctx.connection, ctx.connection_params
+        )
+        await console.audit.record(console.actor, "organiser.logout")
+        if ctx.response is not None:
+            organiser.clear_cookie(ctx.response)
+        return await organiser.logout(ctx.resources.redis, token)
+
+    @strawberry.mutation
+    async def create_event(
+        self,
+        info: ContextInfo,
+        title: str,
+        opens_at: float | None = None,
+        closes_at: float | None = None,
+        hold_for_review: bool = False,
+        make_current: bool = False,
+        target_image_base64: str | None = None,
+    ) -> Event:
+        """A new event; without a target picture it gets the demo duck (upload one with
+        ``setEventTarget`` or ``POST /admin/events/{id}/target``)."""
+        console = await _console(info)
+        target = (
+            None
+            if target_image_base64 is None
+            else _picture(target_image_base64, console.settings.target_max_bytes)
+        )
+        record = await console.create_event(
+            title,
+            target=target,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            hold_for_review=hold_for_review,
+            make_current=make_current,
+        )
+        return await _event(info, record)
+
+    @strawberry.mutation
+    async def update_event(
+        self,
+        info: ContextInfo,
+        id: strawberry.ID,
+        title: str | None = None,
+        hold_for_review: bool | None = None,
+    ) -> Event:
+        console = await _console(info)
+        record = await console.update_event(str(id), title=title, hold_for_review=hold_for_review)
+        return await _event(info, record)
+
+    @strawberry.mutation
+    async def set_event_schedule(
+        self,
+        info: ContextInfo,
+        id: strawberry.ID,
+        opens_at: float | None = None,
+        closes_at: float | None = None,
+    ) -> Event:
+        """When the event takes entries (unix seconds); null leaves that side open."""
+        console = await _console(info)
+        return await _event(info, await console.set_schedule(str(id), opens_at, closes_at))
+
+    @strawberry.mutation
+    async def set_event_target(
+        self, info: ContextInfo, id: strawberry.ID, image_base64: str
+    ) -> Event:
+        """A new target picture (PNG, JPEG, WebP, ... as base64), before any submission."""
+        console = await _console(info)
+        picture = _picture(image_base64, console.settings.target_max_bytes)
+        return await _event(info, await console.set_target(str(id), picture))
+
+    @strawberry.mutation
+    async def open_event(self, info: ContextInfo, id: strawberry.ID) -> Event:
+        return await _event(info, await (await _console(info)).open_event(str(id)))
+
+    @strawberry.mutation
+    async def close_event(self, info: ContextInfo, id: strawberry.ID) -> Event:
+        return await _event(info, await (await _console(info)).close_event(str(id)))
+
+    @strawberry.mutation
+    async def set_current_event(self, info: ContextInfo, id: strawberry.ID) -> Event:
+        return await _event(info, await (await _console(info)).set_current_event(str(id)))
+
+    @strawberry.mutation
+    async def freeze_leaderboard(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, at: float | None = None
+    ) -> Event:
+        """The public sees the standings of ``at`` (unix seconds; default now) until
+        ``unfreezeLeaderboard``; organisers keep seeing live ones."""
+        console = await _console(info)
+        record = await _event_record(info, event_id)
+        return await _event(info, await console.freeze(record.id, at))
+
+    @strawberry.mutation
+    async def unfreeze_leaderboard(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None
+    ) -> Event:
+        """The reveal: the public sees live standings again."""
+        console = await _console(info)
+        record = await _event_record(info, event_id)
+        return await _event(info, await console.unfreeze(record.id))
+
+    @strawberry.mutation
+    async def hide_submission(
+        self, info: ContextInfo, id: strawberry.ID, reason: str = ""
+    ) -> ModeratedSubmission:
+        """Off every public board at once; the author's best is recomputed. Reversible."""
+        console = await _console(info)
+        return ModeratedSubmission.of(await console.hide(str(id), reason))
+
+    @strawberry.mutation
+    async def unhide_submission(self, info: ContextInfo, id: strawberry.ID) -> ModeratedSubmission:
+        return ModeratedSubmission.of(await (await _console(info)).unhide(str(id)))
+
+    @strawberry.mutation
+    async def approve_submission(
+        self, info: ContextInfo, id: strawberry.ID
+    ) -> ModeratedSubmission:
+        """Let a drawing held for review onto the public board."""
+        return ModeratedSubmission.of(await (await _console(info)).approve(str(id)))
+
+    @strawberry.mutation
+    async def ban_participant(
+        self, info: ContextInfo, id: strawberry.ID, reason: str = ""
+    ) -> Player:
+        """Off the board, waiting job cancelled, further prompts refused (BANNED)."""
+        console = await _console(info)
+        return await _player(info, await console.ban(str(id), reason))
+
+    @strawberry.mutation
+    async def unban_participant(self, info: ContextInfo, id: strawberry.ID) -> Player:
+        return await _player(info, await (await _console(info)).unban(str(id)))
+
+    @strawberry.mutation
+    async def set_staff(
+        self, info: ContextInfo, id: strawberry.ID, staff: bool = True
+    ) -> Player:
+        """Staff play normally but are never ranked, exported or drawn in a raffle."""
+        return await _player(info, await (await _console(info)).set_staff(str(id), staff))
+
+    @strawberry.mutation
+    async def prepare_raffle(
+        self,
+        info: ContextInfo,
+        count: int,
+        event_id: strawberry.ID | None = None,
+        top: int | None = None,
+        seed: str | None = None,
+    ) -> RaffleView:
+        """Fix the candidates (top N of the live board, or all) and the seed (random if
+        not given), to show before ``drawRaffle``."""
+        console = await _console(info)
+        record = await _event_record(info, event_id)
+        raffle = await console.prepare_raffle(record.id, count=count, top=top, seed=seed)
+        return RaffleView.of(raffle)
+
+    @strawberry.mutation
+    async def draw_raffle(self, info: ContextInfo, id: strawberry.ID) -> RaffleView:
+        """Draw a prepared raffle: the ``count`` lowest tickets win."""
+        return RaffleView.of(await (await _console(info)).draw_raffle(str(id)))
+
+    @strawberry.mutation
+    async def redraw_raffle(
+        self, info: ContextInfo, id: strawberry.ID, absent: list[strawberry.ID]
+    ) -> RaffleView:
+        """Strike out absent winners; the next tickets in order take their places."""
+        console = await _console(info)
+        return RaffleView.of(await console.redraw_raffle(str(id), [str(a) for a in absent]))
+
+
+@strawberry.type
+class OrganiserSubscription:
+    @strawberry.subscription
+    async def organiser_leaderboard(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, first: int = 10
+    ) -> AsyncGenerator[Leaderboard, None]:
+        """The live standings, again on every change, also while the public is frozen."""
+        await _console(info)
+        first = _bounded("first", first, info.context.settings.leaderboard_max_first)
+        record = await _event_record(info, event_id)
+        async for _ in info.context.resources.broadcaster.board_updates(record.id):
+            yield await _live_leaderboard(info, record.id, first)
+
+    @strawberry.subscription
+    async def moderation_feed(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, first: int = 20
+    ) -> AsyncGenerator[list[ModeratedSubmission], None]:
+        """The latest drawings with prompts and moderation state, again on every change."""
+        await _console(info)
+        first = _bounded("first", first, 50)
+        record = await _event_record(info, event_id)
+        store = info.context.resources.store
+        async for _ in info.context.resources.broadcaster.board_updates(record.id):
+            yield [ModeratedSubmission.of(r) for r in await store.latest(record.id, first)]
+
+
+@strawberry.type
+class Query(OrganiserQuery):
+    @strawberry.field
+    async def event(self, info: ContextInfo, event_id: strawberry.ID | None = None) -> Event:
+        """An event by id, or the current one."""
+        return await _event(info, await _event_record(info, event_id))
+
+    @strawberry.field
+    async def leaderboard(
+        self, info: ContextInfo, first: int = 10, event_id: strawberry.ID | None = None
+    ) -> Leaderboard:
+        """The public standings: frozen ones from the freeze time until the reveal."""
+        first = _bounded("first", first, info.context.settings.leaderboard_max_first)
+        record = await _event_record(info, event_id)
         snapshot = await info.context.broadcaster.compute(record.id, 0)
         return leaderboard_of(snapshot, first)
 
@@ -234,16 +870,24 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(OrganiserMutation):
     @strawberry.mutation
-    async def join(self, info: ContextInfo, nickname: str) -> Session:
+    async def join(
+        self,
+        info: ContextInfo,
+        nickname: str,
+        event_id: strawberry.ID | None = None,
+        contact: str | None = None,
+        contact_consent: bool = False,
+    ) -> Session:
+        """Play under a nickname; ``contact`` (for a prize) is kept only with consent."""
         ctx = info.context
-        event = await ctx.current_event()
-        if event.status != "OPEN":
-            raise ApiError("EVENT_CLOSED", "this event is closed; thank you for playing")
+        event = await _event_record(info, event_id)
+        _check_open(event, "thank you for playing")
         name = dedup.normalise_nickname(nickname, ctx.settings.nickname_max_chars)
         moderation.check_nickname(name, ctx.settings)
-        joined = await ctx.store.join(event.id, name, dedup.nickname_key(name))
+        kept = _consented_contact(contact, contact_consent, ctx.settings.contact_max_chars)
+        joined = await ctx.store.join(event.id, name, dedup.nickname_key(name), contact=kept)
         if joined is None:
             raise ApiError("NICKNAME_TAKEN", f"the nickname {name!r} is taken; pick another")
         record, token = joined
@@ -269,9 +913,10 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
     """Validate where input enters, admit (captcha, limits), then record atomically."""
     ctx = info.context
     participant = await ctx.require_participant()
+    if participant.banned:
+        raise ApiError("BANNED", "an organiser has stopped this player from playing")
     event = await ctx.store.event(participant.event_id)
-    if event.status != "OPEN":
-        raise ApiError("EVENT_CLOSED", "this event is closed; no more prompts")
+    _check_open(event, "no more prompts")
     normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
     moderation.check_prompt(normalised, ctx.settings)
     await ctx.admit(participant, captcha)
@@ -304,14 +949,15 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
 
 
 @strawberry.type
-class Subscription:
+class Subscription(OrganiserSubscription):
     @strawberry.subscription
     async def leaderboard(
-        self, info: ContextInfo, first: int = 10
+        self, info: ContextInfo, first: int = 10, event_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Leaderboard, None]:
+        """The public standings, again on every change (frozen ones while frozen)."""
         ctx = info.context
         first = _bounded("first", first, ctx.settings.leaderboard_max_first)
-        record = await ctx.current_event()
+        record = await _event_record(info, event_id)
         async for snapshot in ctx.broadcaster.board_updates(record.id):
             yield leaderboard_of(snapshot, first)
 

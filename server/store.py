@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import redis.asyncio
 
@@ -22,6 +23,9 @@ from server.ids import new_id
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 RECENT_KEPT = 50
+# Claim codes: no 0/O, 1/I/L or 5/S, to read out loud across a noisy booth.
+CLAIM_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
+CLAIM_CODE_LENGTH = 6
 
 
 class NotFound(LookupError):
@@ -145,6 +149,7 @@ class SubmissionRecord:
     seq: int  # place in the global job order (queue position = seq - jobs started)
     hidden: bool = False  # by an organiser: off every public board, reversibly
     review: Review = ""  # PENDING: held for an organiser's approval
+    target_key: str = ""  # the target picture it was scored against
 
     @property
     def shown(self) -> bool:
@@ -174,6 +179,7 @@ class SubmissionRecord:
             seq=int(data.get("seq", 0)),
             hidden=data.get("hidden") == "1",
             review=data.get("review", ""),  # type: ignore[arg-type]
+            target_key=data.get("target_key", ""),
         )
 
 
@@ -370,24 +376,39 @@ class Store:
         self._start = client.register_script(_START)
         self._complete = client.register_script(_COMPLETE)
         self._fail = client.register_script(_FAIL)
+        self._moderate_submission = client.register_script(leaderboard.MODERATE_SUBMISSION)
+        self._moderate_participant = client.register_script(leaderboard.MODERATE_PARTICIPANT)
+        self._build_frozen = client.register_script(leaderboard.BUILD_FROZEN)
+        self._read = client.register_script(leaderboard.READ)
+        self._standing = client.register_script(leaderboard.STANDING)
 
     # ----------------------------------------------------------------- events
     async def create_event(
-        self, title: str, target_key: str, *, current: bool = True, event_id: str | None = None
+        self,
+        title: str,
+        target_key: str,
+        *,
+        current: bool = True,
+        event_id: str | None = None,
+        opens_at: float | None = None,
+        closes_at: float | None = None,
+        hold_for_review: bool = False,
     ) -> str:
         event_id = event_id or new_id()
         now = time.time()
+        fields = {
+            "id": event_id,
+            "title": title,
+            "target_key": target_key,
+            "status": "OPEN",
+            "created_at": _num(now),
+            "hold": "1" if hold_for_review else "0",
+        }
+        for name, value in (("opens_at", opens_at), ("closes_at", closes_at)):
+            if value is not None:
+                fields[name] = _num(value)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.event(event_id),
-                mapping={
-                    "id": event_id,
-                    "title": title,
-                    "target_key": target_key,
-                    "status": "OPEN",
-                    "created_at": _num(now),
-                },
-            )
+            pipe.hset(keys.event(event_id), mapping=fields)
             pipe.zadd(keys.EVENTS, {event_id: now})
             if current:
                 pipe.set(keys.CURRENT_EVENT, event_id)
@@ -395,89 +416,188 @@ class Store:
         return event_id
 
     async def current_event_id(self) -> str | None:
-        value: str | None = await self.redis.get(keys.CURRENT_EVENT)
-        return value
+        return cast(str | None, await self.redis.get(keys.CURRENT_EVENT))
+
+    async def set_current_event(self, event_id: str) -> None:
+        await self.event(event_id)
+        await self.redis.set(keys.CURRENT_EVENT, event_id)
 
     async def event(self, event_id: str) -> EventRecord:
-        data: dict[str, str] = await self.redis.hgetall(keys.event(event_id))
+        data = cast(dict[str, str], await self.redis.hgetall(keys.event(event_id)))
         if not data:
             raise NotFound(f"no event {event_id!r}")
-        return EventRecord(
-            id=data["id"],
-            title=data["title"],
-            target_key=data["target_key"],
-            status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
-            created_at=float(data["created_at"]),
-        )
+        return EventRecord.from_hash(data)
+
+    async def events(self) -> list[EventRecord]:
+        """Every event, oldest first."""
+        ids = cast(list[str], await self.redis.zrange(keys.EVENTS, 0, -1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hgetall(keys.event(event_id))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return [EventRecord.from_hash(row) for row in rows if row]
+
+    async def update_event(self, event_id: str, changes: Mapping[str, str | None]) -> None:
+        """Set event hash fields (None removes one) and tell every open board."""
+        await self.event(event_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, value in changes.items():
+                if value is None:
+                    pipe.hdel(keys.event(event_id), name)
+                else:
+                    pipe.hset(keys.event(event_id), name, value)
+            pipe.publish(keys.event_channel(event_id), "event")
+            await pipe.execute()
 
     async def set_event_status(self, event_id: str, status: Literal["OPEN", "CLOSED"]) -> None:
-        await self.event(event_id)
-        await self.redis.hset(keys.event(event_id), "status", status)
-        await self.redis.publish(keys.event_channel(event_id), "status")
+        await self.update_event(event_id, {"status": status})
 
     async def counts(self, event_id: str) -> Counts:
-        data: dict[str, str] = await self.redis.hgetall(keys.event_counts(event_id))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.event_counts(event_id))
+            pipe.hget(keys.event(event_id), "frozen_at")
+            data, frozen_at = cast(tuple[dict[str, str], str | None], await pipe.execute())
+        at = _optional_float(frozen_at)
         return Counts(
             participants=int(data.get("participants", 0)),
             submissions=int(data.get("submissions", 0)),
             drawings=int(data.get("drawings", 0)),
+            frozen=at is not None and at <= time.time(),
         )
+
+    # ------------------------------------------------------------------ freeze
+    async def freeze(self, event_id: str, at: float) -> None:
+        """Show the public the standings of time ``at`` (past or future) until unfrozen."""
+        await self.update_event(event_id, {"frozen_at": _num(at), "frozen_built": None})
+        await self.build_frozen(event_id)
+
+    async def unfreeze(self, event_id: str) -> None:
+        """Show the public the live standings again."""
+        await self.update_event(event_id, {"frozen_at": None, "frozen_built": None})
+        await self.redis.delete(*self._frozen_keys(event_id))
+
+    async def build_frozen(self, event_id: str) -> bool:
+        """Build the frozen board if its time has come and it is not built; idempotent."""
+        built = await self._build_frozen(
+            keys=[
+                keys.event(event_id),
+                keys.nicknames(event_id),
+                *self._frozen_keys(event_id)[:2],
+                keys.recent(event_id),
+                keys.frozen_recent(event_id),
+            ],
+            args=[_num(time.time())],
+        )
+        if built:
+            await self.redis.publish(keys.event_channel(event_id), "frozen")
+        return bool(built)
+
+    @staticmethod
+    def _frozen_keys(event_id: str) -> tuple[str, str, str]:
+        return keys.frozen_board(event_id), keys.frozen_best(event_id), keys.frozen_recent(event_id)
+
+    async def _read_board(
+        self, event_id: str, kind: Literal["zset", "list"], stop: int, *, live: bool
+    ) -> list[str]:
+        """Items of the public (frozen, from the freeze time on) or live board or list."""
+        live_key, frozen_key = (
+            (keys.board(event_id), keys.frozen_board(event_id))
+            if kind == "zset"
+            else (keys.recent(event_id), keys.frozen_recent(event_id))
+        )
+        for _ in range(3):
+            reply = await self._read(
+                keys=[keys.event(event_id), live_key, frozen_key],
+                args=[_num(time.time()), kind, stop, "live" if live else "public"],
+            )
+            if reply[0] == "OK":
+                return cast(list[str], reply[1])
+            await self.build_frozen(event_id)
+        raise FreezeRace(f"the frozen board of {event_id} kept changing while being read")
 
     # ----------------------------------------------------------- participants
     async def join(
-        self, event_id: str, nickname: str, nickname_key: str
+        self, event_id: str, nickname: str, nickname_key: str, *, contact: str = ""
     ) -> tuple[ParticipantRecord, str] | None:
-        """Create a participant and a session token; None when the nickname is taken."""
+        """Create a participant and a session token; None when the nickname is taken.
+
+        ``contact`` is stored only when given (the caller checked the consent).
+        """
         participant_id = new_id()
         if not await self.redis.hsetnx(keys.nicknames(event_id), nickname_key, participant_id):
             return None
+        claim_code = await self._claim_code(event_id, participant_id)
         token = secrets.token_urlsafe(32)
         now = time.time()
+        fields = {
+            "id": participant_id,
+            "event_id": event_id,
+            "nickname": nickname,
+            "created_at": _num(now),
+            "claim_code": claim_code,
+        }
+        if contact:
+            fields["contact"] = contact
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.participant(participant_id),
-                mapping={
-                    "id": participant_id,
-                    "event_id": event_id,
-                    "nickname": nickname,
-                    "created_at": _num(now),
-                },
-            )
+            pipe.hset(keys.participant(participant_id), mapping=fields)
             pipe.set(keys.session(hash_token(token)), participant_id)
             pipe.hincrby(keys.event_counts(event_id), "participants", 1)
             await pipe.execute()
         await self.redis.publish(keys.event_channel(event_id), "joined")
-        return ParticipantRecord(participant_id, event_id, nickname, now), token
+        return ParticipantRecord.from_hash(fields), token
+
+    async def _claim_code(self, event_id: str, participant_id: str) -> str:
+        """A short code unique within the event, for handing over a prize."""
+        while True:
+            code = "".join(secrets.choice(CLAIM_ALPHABET) for _ in range(CLAIM_CODE_LENGTH))
+            if await self.redis.hsetnx(keys.claim_codes(event_id), code, participant_id):
+                return code
 
     async def participant_for_token(self, token: str) -> ParticipantRecord | None:
-        participant_id: str | None = await self.redis.get(keys.session(hash_token(token)))
+        participant_id = cast(str | None, await self.redis.get(keys.session(hash_token(token))))
         if participant_id is None:
             return None
         return await self.participant(participant_id)
 
     async def participant(self, participant_id: str) -> ParticipantRecord | None:
-        data: dict[str, str] = await self.redis.hgetall(keys.participant(participant_id))
-        if not data:
-            return None
-        return ParticipantRecord(
-            id=data["id"],
-            event_id=data["event_id"],
-            nickname=data["nickname"],
-            created_at=float(data["created_at"]),
-        )
+        data = cast(dict[str, str], await self.redis.hgetall(keys.participant(participant_id)))
+        return ParticipantRecord.from_hash(data) if data else None
 
-    async def standing(self, event_id: str, participant_id: str) -> tuple[float, int] | None:
-        """(best score, 1-based rank) of a participant, or None when not on the board."""
-        best_id: str | None = await self.redis.hget(keys.best(event_id), participant_id)
-        if best_id is None:
-            return None
+    async def participants(self, event_id: str) -> list[ParticipantRecord]:
+        """Every participant of an event, in joining order."""
+        ids = cast(list[str], await self.redis.hvals(keys.nicknames(event_id)))
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zscore(keys.board(event_id), best_id)
-            pipe.zrank(keys.board(event_id), best_id)
-            score, rank = await pipe.execute()
-        if score is None or rank is None:
-            return None
-        return -float(score), int(rank) + 1
+            for ident in sorted(ids):
+                pipe.hgetall(keys.participant(ident))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return [ParticipantRecord.from_hash(row) for row in rows if row]
+
+    async def participant_by_claim_code(self, event_id: str, code: str) -> ParticipantRecord | None:
+        ident = cast(str | None, await self.redis.hget(keys.claim_codes(event_id), code.upper()))
+        return None if ident is None else await self.participant(ident)
+
+    async def standing(
+        self, event_id: str, participant_id: str, *, live: bool = False
+    ) -> tuple[float, int] | None:
+        """(best score, 1-based rank) of a participant, or None when not on the board.
+
+        The public standing (frozen from the freeze time on), or with ``live`` the live one.
+        """
+        for _ in range(3):
+            reply = await self._standing(
+                keys=[
+                    keys.event(event_id),
+                    keys.best(event_id),
+                    keys.board(event_id),
+                    keys.frozen_best(event_id),
+                    keys.frozen_board(event_id),
+                ],
+                args=[_num(time.time()), participant_id, "live" if live else "public"],
+            )
+            if reply[0] == "OK":
+                return (-float(reply[1]), int(reply[2]) + 1) if len(reply) == 3 else None
+            await self.build_frozen(event_id)
+        raise FreezeRace(f"the frozen board of {event_id} kept changing while being read")
 
     async def participant_submissions(
         self, participant_id: str, first: int
@@ -516,7 +636,10 @@ class Store:
             "seed": str(seed),
             "status": "QUEUED",
             "created_at": _num(now),
+            "target_key": event.target_key,  # what it is scored against: for verification
         }
+        if event.hold_for_review:
+            fields["review"] = "PENDING"
         job = Job(
             submission_id=sid,
             event_id=event.id,
@@ -634,16 +757,24 @@ class Store:
         return bool(done)
 
     # ------------------------------------------------------------ leaderboard
-    async def leaderboard(self, event_id: str, first: int) -> list[BoardEntry]:
-        rows: list[tuple[str, float]] = await self.redis.zrange(
-            keys.board(event_id), 0, max(first, 0) - 1, withscores=True
-        )
+    async def leaderboard(
+        self, event_id: str, first: int | None, *, live: bool = False
+    ) -> list[BoardEntry]:
+        """The best ``first`` entries (None: all) of an event's board, best first.
+
+        The public board (frozen from the freeze time on), or with ``live`` the live one.
+        """
+        if first is not None and first <= 0:
+            return []
+        stop = -1 if first is None else first - 1
+        flat = await self._read_board(event_id, "zset", stop, live=live)
+        rows = list(zip(flat[::2], flat[1::2], strict=True))
         if not rows:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, _ in rows:
                 pipe.hmget(keys.submission(sid), "participant_id", "nickname", "image_key")
-            details: list[list[str | None]] = await pipe.execute()
+            details = cast(list[list[str | None]], await pipe.execute())
         return [
             BoardEntry(
                 submission_id=sid,
@@ -658,7 +789,118 @@ class Store:
             )
         ]
 
-    async def recent(self, event_id: str, first: int) -> list[SubmissionRecord]:
-        ids: list[str] = await self.redis.lrange(keys.recent(event_id), 0, max(first, 0) - 1)
+    async def recent(
+        self, event_id: str, first: int, *, live: bool = False
+    ) -> list[SubmissionRecord]:
+        """The latest drawings the public may see, newest first.
+
+        Hidden ones, ones held for review and banned participants' ones are left out;
+        from the freeze time on (unless ``live``), only those finished before it.
+        """
+        if first <= 0:
+            return []
+        ids = await self._read_board(event_id, "list", RECENT_KEPT - 1, live=live)
+        records = [r for r in await self.submissions(ids) if r.shown]
+        banned = await self._banned({r.participant_id for r in records})
+        return [r for r in records if r.participant_id not in banned][:first]
+
+    async def latest(self, event_id: str, first: int) -> list[SubmissionRecord]:
+        """The latest drawings, hidden and held ones too: what moderators look through."""
+        if first <= 0:
+            return []
+        ids = cast(list[str], await self.redis.lrange(keys.recent(event_id), 0, first - 1))
         return await self.submissions(ids)
 
+    async def _banned(self, participant_ids: set[str]) -> set[str]:
+        ordered = sorted(participant_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ident in ordered:
+                pipe.hget(keys.participant(ident), "banned")
+            flags = cast(list[str | None], await pipe.execute())
+        return {ident for ident, flag in zip(ordered, flags, strict=True) if flag == "1"}
+
+    # ------------------------------------------------------------- moderation
+    async def set_submission_flag(
+        self, submission_id: str, field: Literal["hidden", "review"], value: str
+    ) -> str:
+        """Set a submission's moderation field ('' clears it) and re-place its participant
+        on the live and frozen boards, atomically. Returns the previous value.
+
+        Raises:
+            NotFound: there is no such submission.
+        """
+        event_id = cast(
+            str | None, await self.redis.hget(keys.submission(submission_id), "event_id")
+        )
+        if event_id is None:
+            raise NotFound(f"no submission {submission_id!r}")
+        reply = await self._moderate_submission(
+            keys=[
+                keys.submission(submission_id),
+                keys.event(event_id),
+                keys.board(event_id),
+                keys.best(event_id),
+                keys.frozen_board(event_id),
+                keys.frozen_best(event_id),
+                keys.review_queue(event_id),
+                keys.event_channel(event_id),
+            ],
+            args=[submission_id, field, value],
+        )
+        if reply is None:
+            raise NotFound(f"no submission {submission_id!r}")
+        return cast(str, reply[0])
+
+    async def set_participant_flag(
+        self, participant_id: str, field: Literal["staff", "banned"], value: str
+    ) -> tuple[str, str]:
+        """Set a participant's ``staff`` or ``banned`` flag ('' clears it) and re-place
+        them on the boards, atomically; a ban also cancels their waiting submission.
+
+        Returns:
+            The previous value, and the id of the submission a ban cancelled (or '').
+
+        Raises:
+            NotFound: there is no such participant.
+        """
+        event_id = cast(
+            str | None, await self.redis.hget(keys.participant(participant_id), "event_id")
+        )
+        if event_id is None:
+            raise NotFound(f"no participant {participant_id!r}")
+        reply = await self._moderate_participant(
+            keys=[
+                keys.participant(participant_id),
+                keys.event(event_id),
+                keys.board(event_id),
+                keys.best(event_id),
+                keys.frozen_board(event_id),
+                keys.frozen_best(event_id),
+                keys.event_channel(event_id),
+                keys.JOBS,
+                keys.QUEUE,
+            ],
+            args=[participant_id, field, value, _num(time.time())],
+        )
+        if reply is None:
+            raise NotFound(f"no participant {participant_id!r}")
+        return cast(str, reply[0]), cast(str, reply[1])
+
+    async def review_queue(self, event_id: str, first: int) -> list[SubmissionRecord]:
+        """Finished drawings waiting for approval, oldest first (hidden ones left out)."""
+        if first <= 0:
+            return []
+        ids = cast(list[str], await self.redis.zrange(keys.review_queue(event_id), 0, first - 1))
+        return [r for r in await self.submissions(ids) if not r.hidden]
+
+    async def event_submissions(self, event_id: str) -> list[SubmissionRecord]:
+        """Every submission of an event, oldest first (for exports)."""
+        participants = await self.participants(event_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for participant in participants:
+                pipe.lrange(keys.participant_submissions(participant.id), 0, -1)
+            lists = cast(list[list[str]], await pipe.execute())
+        return await self.submissions(sorted(ident for ids in lists for ident in ids))
+
+    async def submission_count(self, participant_id: str) -> int:
+        return cast(int, await self.redis.llen(keys.participant_submissions(participant_id)))

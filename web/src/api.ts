@@ -40,13 +40,22 @@ export class ApiError extends Error {
   readonly reason: string | undefined;
   /** Seconds until trying again makes sense (RATE_LIMITED, BUSY). */
   readonly retryAfter: number | undefined;
+  /** Any other `extensions` (e.g. `submissionId` with IN_FLIGHT). */
+  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, reason?: string, retryAfter?: number) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    reason?: string,
+    retryAfter?: number,
+    details: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = "ApiError";
     this.code = code;
     this.reason = reason;
     this.retryAfter = retryAfter;
+    this.details = details;
   }
 
   static fromGraphQL(error: GraphQLErrorShape): ApiError {
@@ -57,7 +66,7 @@ export class ApiError extends Error {
     // server does not have (older server, or an organiser feature not landed yet).
     if (VALIDATION.test(error.message)) return new ApiError("UNSUPPORTED", error.message);
     if (typeof ext.code === "string" && KNOWN_CODES.has(ext.code)) {
-      return new ApiError(ext.code as ServerErrorCode, error.message, reason, retryAfter);
+      return new ApiError(ext.code as ServerErrorCode, error.message, reason, retryAfter, ext);
     }
     return new ApiError("INTERNAL", error.message, reason, retryAfter);
   }

@@ -138,7 +138,7 @@ export class Live {
       keepAlive: pingEveryMs,
       retryAttempts: Number.POSITIVE_INFINITY,
       shouldRetry: () => true,
-      retryWait: (retries) => this.wait(backoffDelay(retries + 1, 30_000, 1_000)),
+      retryWait: (retries) => this.wait(backoffDelay(retries + 1, 15_000, 1_000)),
       connectionAckWaitTimeout: 15_000,
       connectionParams: () => {
         const token = this.options.token?.();
@@ -233,7 +233,10 @@ export class Live {
 
   private heard() {
     const current = this.state.get();
-    this.state.set({ ...current, lastHeardAt: Date.now() });
+    const now = Date.now();
+    // At most one state change a second: a busy board hears ten messages a second.
+    if (current.lastHeardAt != null && now - current.lastHeardAt < 1_000) return;
+    this.state.set({ ...current, lastHeardAt: now });
   }
 
   private setStatus(status: LinkStatus) {

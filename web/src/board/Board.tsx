@@ -5,6 +5,7 @@ import { clock, count } from "../format";
 import { translate, useI18n, type MessageKey } from "../i18n";
 import { useNow, useStore } from "../store";
 import { Celebration } from "./Celebration";
+import { CHANGE_SHOWN_MS } from "./changes";
 import { createFlip } from "./flip";
 import { LatestStrip } from "./LatestStrip";
 import { Podium } from "./Podium";
@@ -25,6 +26,10 @@ export function Board() {
 
   useLayoutEffect(() => flip.play(root.current), [board, flip]);
 
+  const fresh = useMemo(
+    () => new Map([...changes].filter(([, change]) => now - change.at < CHANGE_SHOWN_MS)),
+    [changes, Math.floor(now / 1000)],
+  );
   const stale = link.status !== "live" && now - link.since >= STALE_AFTER_MS && link.lastHeardAt != null;
   const entries = board?.submissions ?? [];
   const participants = board?.participantCount ?? event?.participantCount ?? 0;
@@ -82,7 +87,7 @@ export function Board() {
         </section>
       </aside>
 
-      <main class="board-main">
+      <main class={`board-main ${entries.length <= 3 ? "board-main--podium-only" : ""}`}>
         {entries.length === 0 ? (
           <div class="board-empty">
             <p class="bilingual">{both("board.empty")}</p>
@@ -90,8 +95,8 @@ export function Board() {
           </div>
         ) : (
           <>
-            <Podium entries={entries.slice(0, 3)} changes={changes} />
-            <Ranking entries={entries.slice(3)} changes={changes} />
+            <Podium entries={entries.slice(0, 3)} changes={fresh} />
+            <Ranking entries={entries.slice(3)} changes={fresh} />
           </>
         )}
       </main>

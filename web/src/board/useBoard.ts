@@ -64,10 +64,17 @@ export function useBoard(first: number, beforeChange: () => void): BoardModel {
     setBoard(next);
   }, []);
 
+  const eventId = useRef<string | null>(null);
   const reread = useCallback(() => {
     request<{ event: ContestEvent; leaderboard: Leaderboard }>(BOARD_STATE, { first }, { retries: 2 })
       .then((data) => {
         setEvent(data.event);
+        if (eventId.current !== null && eventId.current !== data.event.id) {
+          // A new event began: the subscription still follows the old one.
+          current.current = null;
+          live.restart();
+        }
+        eventId.current = data.event.id;
         accept(data.leaderboard, false);
       })
       .catch(() => undefined); // the connection badge already says we are behind

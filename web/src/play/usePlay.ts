@@ -13,13 +13,15 @@ import { loadConfig } from "../config";
 import { Live } from "../live";
 import { JOIN, PLAY_STATE, SUBMISSION, SUBMIT_PROMPT, WATCH_SUBMISSION } from "../operations";
 import { participantToken } from "../session";
-import { useStore } from "../store";
+import { useNow, useStore } from "../store";
 import { isFinished, type ClientConfig, type ContestEvent, type Participant, type Submission } from "../types";
 import { merge, sortNewestFirst, track, unfinished, upsert, type Tracked } from "./tracking";
 
 const REFRESH_EVERY_MS = 45_000;
 const POLL_EVERY_MS = 3_000;
 const QUIET_BEFORE_POLL_MS = 6_000;
+/** A drawing is being followed but the socket has been down this long: say so. */
+const SHAKY_AFTER_MS = 4_000;
 
 export const live = new Live({ token: () => participantToken.get(), eager: false });
 
@@ -65,6 +67,7 @@ export function usePlay(): PlayModel {
   const [bootAttempt, setBootAttempt] = useState(0);
   const online = useOnline();
   const link = useStore(live.state);
+  const now = useNow(1000, link.status !== "live");
   const refreshing = useRef<Promise<void> | null>(null);
 
   const applyState = useCallback((data: PlayState) => {
@@ -244,7 +247,7 @@ export function usePlay(): PlayModel {
     joinNotice,
     banned,
     online,
-    reconnecting: followId != null && link.status === "reconnecting",
+    reconnecting: followId != null && link.status !== "live" && now - link.since > SHAKY_AFTER_MS,
     retryLoad: () => {
       setPhase("loading");
       setBootAttempt((n) => n + 1);

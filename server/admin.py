@@ -1,0 +1,159 @@
+"""The organiser's plain-HTTP routes: exports to download, and target picture uploads.
+
+* ``GET /admin/export/{event}/winners.{csv|json}[?top=N]``
+* ``GET /admin/export/{event}/submissions.{csv|json}``
+* ``GET /admin/export/audit.{csv|json}[?eventId=ID]``
+* ``POST /admin/events/{event}/target`` with the picture's bytes as the body
+
+``{event}`` is an event id or ``current``. Each needs an organiser token, as for the
+GraphQL API (bearer header or the login cookie; a cookie upload also needs the
+``X-Lookalike-CSRF`` header). Errors are JSON ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import organiser
+from server.audit import Actor
+from server.console import Console, ExportKind
+from server.errors import ApiError
+from server.export import Format
+from server.images import image_url
+from server.resources import Resources
+
+STATUS = {
+    "INVALID_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "RATE_LIMITED": 429,
+}
+MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin/export/audit.{fmt:str}", export_audit, methods=["GET"]),
+        Route("/admin/export/{event}/{kind:str}.{fmt:str}", export_event, methods=["GET"]),
+        Route("/admin/events/{event}/target", upload_target, methods=["POST"]),
+    ]
+
+
+async def _console(request: Request, *, changes_state: bool) -> Console:
+    resources: Resources = request.app.state.resources
+    session, _ = await organiser.authenticate(
+        resources.redis, resources.settings, request, changes_state=changes_state
+    )
+    actor = Actor(session.name, resources.client_ip(request))
+    return Console(resources.store, resources.images, resources.settings, actor)
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    body = {"error": {**(exc.extensions or {}), "message": exc.message}}
+    return JSONResponse(body, status_code=STATUS.get(exc.code, 500))
+
+
+async def _event_id(console: Console, raw: str) -> str:
+    if raw != "current":
+        return raw
+    current = await console.store.current_event_id()
+    if current is None:
+        raise ApiError("NOT_FOUND", "no event is current")
+    return current
+
+
+def _format(raw: str) -> Format:
+    if raw not in MEDIA:
+        raise ApiError("NOT_FOUND", f"exports come as .csv or .json, not .{raw}")
+    return cast(Format, raw)
+
+
+def _top(request: Request) -> int | None:
+    raw = request.query_params.get("top")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ApiError("INVALID_INPUT", f"expected top to be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _download(text: str, fmt: Format, name: str) -> Response:
+    return Response(
+        text,
+        media_type=MEDIA[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _base_url(request: Request, console: Console) -> str:
+    return (console.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+async def export_event(request: Request) -> Response:
+    """Winners or all submissions of an event, as CSV or JSON."""
+    try:
+        console = await _console(request, changes_state=False)
+        kind = request.path_params["kind"]
+        if kind not in ("winners", "submissions"):
+            raise ApiError("NOT_FOUND", f"no export {kind!r}: winners or submissions")
+        fmt = _format(request.path_params["fmt"])
+        event_id = await _event_id(console, request.path_params["event"])
+        text = await console.export(
+            cast(ExportKind, kind),
+            fmt,
+            event_id=event_id,
+            top=_top(request),
+            base_url=_base_url(request, console),
+        )
+    except ApiError as exc:
+        return _error(exc)
+    return _download(text, fmt, f"{kind}-{event_id}")
+
+
+async def export_audit(request: Request) -> Response:
+    """The audit log (of one event with ``?eventId=``), as CSV or JSON."""
+    try:
+        console = await _console(request, changes_state=False)
+        fmt = _format(request.path_params["fmt"])
+        event_id = request.query_params.get("eventId")
+        text = await console.export("audit", fmt, event_id=event_id)
+    except ApiError as exc:
+        return _error(exc)
+    return _download(text, fmt, "audit" if event_id is None else f"audit-{event_id}")
+
+
+async def upload_target(request: Request) -> Response:
+    """A new target picture for an event: the request body is the picture's bytes."""
+    try:
+        console = await _console(request, changes_state=True)
+        event_id = await _event_id(console, request.path_params["event"])
+        picture = await _body(request, console.settings.target_max_bytes)
+        record = await console.set_target(event_id, picture)
+    except ApiError as exc:
+        return _error(exc)
+    return JSONResponse(
+        {"id": record.id, "title": record.title, "targetImageUrl": image_url(record.target_key)}
+    )
+
+
+async def _body(request: Request, most: int) -> bytes:
+    """The body, refused once past ``most`` bytes rather than read whole."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most:
+            raise ApiError(
+                "INVALID_INPUT", f"the picture may have at most {most} bytes",
+                reason="too_large", field="target",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

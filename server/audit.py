@@ -1,0 +1,119 @@
+"""The audit log: every organiser action, who took it, when, and what it changed.
+
+Entries go to one Redis stream (``keys.AUDIT``) that is never trimmed. Stream ids are
+time-ordered, so the log lists newest first with XREVRANGE and pages by entry id.
+``before`` and ``after`` are JSON values: the state an action found and the one it left.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+import redis.asyncio
+
+from server import keys
+
+JsonValue = Any  # what json.loads returns
+PAGE = 200  # stream entries read per round trip while filtering by event
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the name an organiser logged in with, and from where (address or cli)."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str  # the stream entry id: time-ordered
+    at: float
+    who: str
+    source: str
+    action: str  # e.g. "submission.hide", "event.create", "raffle.draw"
+    event_id: str
+    target: str  # id of what was acted on ("" for the installation)
+    before: JsonValue
+    after: JsonValue
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_fields(cls, entry_id: str, data: dict[str, str]) -> AuditEntry:
+        return cls(
+            id=entry_id,
+            at=float(data["at"]),
+            who=data["who"],
+            source=data.get("source", ""),
+            action=data["action"],
+            event_id=data.get("event_id", ""),
+            target=data.get("target", ""),
+            before=json.loads(data.get("before", "null")),
+            after=json.loads(data.get("after", "null")),
+        )
+
+
+class AuditLog:
+    """Append and read organiser actions."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.redis = client
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        event_id: str = "",
+        target: str = "",
+        before: JsonValue = None,
+        after: JsonValue = None,
+    ) -> AuditEntry:
+        """Append one action; ``before`` and ``after`` must be JSON-serialisable."""
+        fields = {
+            "at": repr(time.time()),
+            "who": actor.name,
+            "source": actor.source,
+            "action": action,
+            "event_id": event_id,
+            "target": target,
+            "before": json.dumps(before, sort_keys=True),
+            "after": json.dumps(after, sort_keys=True),
+        }
+        entry_id = cast(str, await self.redis.xadd(keys.AUDIT, fields))
+        return AuditEntry.from_fields(entry_id, fields)
+
+    async def entries(
+        self, *, event_id: str | None = None, first: int = 50, before: str | None = None
+    ) -> list[AuditEntry]:
+        """Up to ``first`` entries, newest first, older than entry id ``before`` if given,
+        of one event if ``event_id`` is given."""
+        found: list[AuditEntry] = []
+        upper = "+" if before is None else f"({before}"
+        while len(found) < first:
+            rows = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrevrange(keys.AUDIT, max=upper, min="-", count=PAGE),
+            )
+            found += [
+                entry
+                for entry in (AuditEntry.from_fields(i, data) for i, data in rows)
+                if event_id is None or entry.event_id == event_id
+            ]
+            if len(rows) < PAGE:
+                break
+            upper = f"({rows[-1][0]}"
+        return found[:first]
+
+    async def everything(self, *, event_id: str | None = None) -> list[AuditEntry]:
+        """Every entry, oldest first (for exports)."""
+        rows = cast(
+            list[tuple[str, dict[str, str]]], await self.redis.xrange(keys.AUDIT, "-", "+")
+        )
+        entries = (AuditEntry.from_fields(i, data) for i, data in rows)
+        return [e for e in entries if event_id is None or e.event_id == event_id]

@@ -1,0 +1,189 @@
+"""Exports of an event: its winners, all its submissions, the audit log; CSV or JSON.
+
+Winners are the live board of the event (organisers' view, never the frozen one), so
+hidden and unapproved drawings, banned participants and staff are not in it, and ties
+are in board order: whoever submitted the winning prompt first ranks first. Only the
+winners export has the contact a participant gave with consent at join.
+
+CSV cells that a spreadsheet would run as a formula (text starting with ``=``, ``+``,
+``-``, ``@``, tab or carriage return) get a leading apostrophe, as OWASP recommends;
+JSON has every value as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from server.audit import AuditEntry
+from server.images import image_url
+from server.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
+
+Format = Literal["csv", "json"]
+Row = dict[str, Any]
+
+WINNER_COLUMNS = (
+    "rank",
+    "nickname",
+    "score",
+    "score_display",
+    "prompt",
+    "image_url",
+    "reached_at",
+    "reached_at_iso",
+    "submissions",
+    "participant_id",
+    "submission_id",
+    "claim_code",
+    "contact",
+)
+SUBMISSION_COLUMNS = (
+    "id",
+    "created_at",
+    "created_at_iso",
+    "participant_id",
+    "nickname",
+    "prompt",
+    "normalised",
+    "status",
+    "score",
+    "score_display",
+    "image_url",
+    "deduplicated",
+    "canonical_id",
+    "seed",
+    "model_version",
+    "finished_at",
+    "hidden",
+    "review",
+    "staff",
+    "banned",
+    "error",
+)
+AUDIT_COLUMNS = ("id", "at", "at_iso", "who", "source", "action", "event_id", "target",
+                 "before", "after")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def display_score(score: float | None) -> str:
+    """A score as the pages show it: a percentage with two decimals (0.5910… → 59.11%)."""
+    return "" if score is None else f"{min(max(score, 0.0), 1.0) * 100:.2f}%"
+
+
+def iso(seconds: float | None) -> str:
+    return "" if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+async def winner_rows(
+    store: Store, event_id: str, *, top: int | None = None, base_url: str = ""
+) -> list[Row]:
+    """One row per ranked participant, best first (``top``: only the first ones)."""
+    entries = await store.leaderboard(event_id, top, live=True)
+    records = {r.id: r for r in await store.submissions([e.submission_id for e in entries])}
+    rows: list[Row] = []
+    for entry in entries:
+        participant = await store.participant(entry.participant_id)
+        record = records.get(entry.submission_id)
+        if participant is None or record is None or not _rankable(participant, record):
+            continue  # the board never holds these; belt and braces for an export
+        rows.append(
+            {
+                "rank": len(rows) + 1,
+                "nickname": participant.nickname,
+                "score": entry.score,
+                "score_display": display_score(entry.score),
+                "prompt": record.prompt,
+                "image_url": base_url + image_url(entry.image_key),
+                "reached_at": record.created_at,
+                "reached_at_iso": iso(record.created_at),
+                "submissions": await store.submission_count(participant.id),
+                "participant_id": participant.id,
+                "submission_id": record.id,
+                "claim_code": participant.claim_code,
+                "contact": participant.contact,
+            }
+        )
+    return rows
+
+
+def _rankable(participant: ParticipantRecord, record: SubmissionRecord) -> bool:
+    return not (participant.staff or participant.banned) and record.shown
+
+
+async def submission_rows(store: Store, event_id: str, *, base_url: str = "") -> list[Row]:
+    """One row per submission of the event, oldest first (no contact details)."""
+    participants = {p.id: p for p in await store.participants(event_id)}
+    rows: list[Row] = []
+    for record in await store.event_submissions(event_id):
+        participant = participants.get(record.participant_id)
+        rows.append(
+            {
+                "id": record.id,
+                "created_at": record.created_at,
+                "created_at_iso": iso(record.created_at),
+                "participant_id": record.participant_id,
+                "nickname": record.nickname,
+                "prompt": record.prompt,
+                "normalised": record.normalised,
+                "status": record.status,
+                "score": record.score,
+                "score_display": display_score(record.score),
+                "image_url": base_url + image_url(record.image_key) if record.image_key else "",
+                "deduplicated": record.deduplicated,
+                "canonical_id": record.canonical_id,
+                "seed": record.seed,
+                "model_version": record.model_version,
+                "finished_at": record.finished_at,
+                "hidden": record.hidden,
+                "review": record.review,
+                "staff": participant.staff if participant else False,
+                "banned": participant.banned if participant else False,
+                "error": record.error,
+            }
+        )
+    return rows
+
+
+def audit_rows(entries: Sequence[AuditEntry]) -> list[Row]:
+    return [{**entry.as_dict(), "at_iso": iso(entry.at)} for entry in entries]
+
+
+def event_info(event: EventRecord) -> Row:
+    return {"id": event.id, "title": event.title, "status": event.status}
+
+
+def render(
+    kind: str, rows: list[Row], columns: Sequence[str], fmt: Format, event: Row | None
+) -> str:
+    """The rows as CSV (a header line, then one line per row) or as a JSON document."""
+    if fmt == "json":
+        document = {"kind": kind, "event": event, "exportedAt": iso(_now()), kind: rows}
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(column)) for column in columns])
+    return buffer.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """A value as CSV text: floats at full precision, booleans as true/false."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _now() -> float:
+    return datetime.now(UTC).timestamp()

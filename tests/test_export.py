@@ -1,0 +1,239 @@
+"""Winners and submissions exports, checked cell by cell against a leaderboard that the
+test builds itself from what each player drew: hidden drawings, banned players and staff
+left out, ties ordered by who submitted first, contact only with consent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.client import GraphQLErrors, gql
+from tests.organiser_api import SUBMIT, login, play, running
+
+pytestmark = pytest.mark.timeout(120)
+
+JOIN = """mutation($n: String!, $c: String, $ok: Boolean!) {
+  join(nickname: $n, contact: $c, contactConsent: $ok) {
+    token participant { id claimCode } } }"""
+DETAILS = "query($id: ID!) { submission(id: $id) { id prompt createdAt status score imageUrl } }"
+WINNER_HEADER = [
+    "rank", "nickname", "score", "score_display", "prompt", "image_url", "reached_at",
+    "reached_at_iso", "submissions", "participant_id", "submission_id", "claim_code", "contact",
+]  # fmt: skip
+
+
+@dataclass
+class Player:
+    nickname: str
+    id: str
+    token: str
+    claim_code: str
+    contact: str = ""
+    drawings: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def enrol(http: httpx.AsyncClient, nickname: str, contact: str | None = None) -> Player:
+    variables = {"n": nickname, "c": contact, "ok": contact is not None}
+    joined = (await gql(http, JOIN, variables))["join"]
+    participant = joined["participant"]
+    return Player(nickname, participant["id"], joined["token"], participant["claimCode"],
+                  contact or "")
+
+
+async def draw(app: Any, http: httpx.AsyncClient, player: Player, prompt: str) -> dict[str, Any]:
+    done = await play(app, http, player.token, prompt)
+    details: dict[str, Any] = (await gql(http, DETAILS, {"id": done["id"]}))["submission"]
+    player.drawings.append(details)
+    return details
+
+
+def expected_winners(
+    players: list[Player], hidden: set[str], base_url: str
+) -> list[dict[str, Any]]:
+    """The leaderboard by the rules: best shown drawing per player, ties by submission."""
+    rows = []
+    for player in players:
+        shown = [d for d in player.drawings if d["id"] not in hidden and d["status"] == "DONE"]
+        if not shown:
+            continue
+        best = min(shown, key=lambda d: (-d["score"], d["id"]))
+        rows.append({
+            "nickname": player.nickname,
+            "score": best["score"],
+            "score_display": f"{best['score'] * 100:.2f}%",
+            "prompt": best["prompt"],
+            "image_url": base_url + best["imageUrl"],
+            "reached_at": best["createdAt"],
+            "reached_at_iso": datetime.fromtimestamp(best["createdAt"], UTC).isoformat(),
+            "submissions": len(player.drawings),
+            "participant_id": player.id,
+            "submission_id": best["id"],
+            "claim_code": player.claim_code,
+            "contact": player.contact,
+        })
+    rows.sort(key=lambda r: (-r["score"], r["submission_id"]))
+    return [{"rank": rank, **row} for rank, row in enumerate(rows, start=1)]
+
+
+def as_csv_cells(row: dict[str, Any]) -> list[str]:
+    """How the test expects each value in CSV: full-precision floats, no formulas."""
+    cells = []
+    for column in WINNER_HEADER:
+        value = row[column]
+        if isinstance(value, float):
+            cells.append(repr(value))
+        elif isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+            cells.append("'" + value)
+        else:
+            cells.append(str(value))
+    return cells
+
+
+@pytest.fixture
+async def contest(live: Any) -> Any:
+    """A finished contest: players, staff, a ban, a hidden drawing, a tie."""
+    async with running(live, participant_burst=5) as (app, http):
+        token = await login(http)
+        alice = await enrol(http, "alice", "alice@example.org")
+        bob, frank = await enrol(http, "bob"), await enrol(http, "frank")
+        carol, dave, erin = [await enrol(http, n) for n in ("carol", "dave", "erin")]
+        for prompt in ("a yellow duck", "=SUM(A1) a swan"):
+            await draw(app, http, alice, prompt)
+        shared = await draw(app, http, bob, "a duck and a swan")
+        await draw(app, http, frank, "A duck and a SWAN")  # the same drawing, later: a tie
+        await draw(app, http, carol, "our mascot")
+        await draw(app, http, dave, "a macro duck")
+        rude = await draw(app, http, erin, "a rude swan")
+        await draw(app, http, erin, "a kind swan")
+        await gql(http, "mutation($id: ID!) { setStaff(id: $id) { staff } }", {"id": carol.id},
+                  token)
+        await gql(http, "mutation($id: ID!) { banParticipant(id: $id) { banned } }",
+                  {"id": dave.id}, token)
+        await gql(http, "mutation($id: ID!) { hideSubmission(id: $id) { hidden } }",
+                  {"id": rude["id"]}, token)
+        assert frank.drawings[0]["score"] == shared["score"]
+        ranked = [alice, bob, frank, erin]
+        yield app, http, token, ranked, {rude["id"]}, [alice, bob, frank, carol, dave, erin]
+
+
+async def test_winners_csv_and_json_match_the_leaderboard_cell_by_cell(contest: Any) -> None:
+    app, http, token, ranked, hidden, _ = contest
+    expected = expected_winners(ranked, hidden, app.base_url)
+    assert [r["nickname"] for r in expected].index("bob") < [
+        r["nickname"] for r in expected
+    ].index("frank")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    response = await http.get("/admin/export/current/winners.csv", headers=auth)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(response.text)))
+    assert lines[0] == WINNER_HEADER
+    assert len(lines) - 1 == len(expected) == 4
+    for got, want in zip(lines[1:], expected, strict=True):
+        for column, cell, wanted in zip(WINNER_HEADER, got, as_csv_cells(want), strict=True):
+            assert cell == wanted, (want["nickname"], column)
+
+    document = (await http.get("/admin/export/current/winners.json", headers=auth)).json()
+    assert document["kind"] == "winners"
+    assert document["winners"] == expected
+
+    top = (await http.get("/admin/export/current/winners.json?top=2", headers=auth)).json()
+    assert top["winners"] == expected[:2]
+
+
+async def test_the_public_board_agrees_with_the_export(contest: Any) -> None:
+    _, http, _, ranked, hidden, _ = contest
+    expected = expected_winners(ranked, hidden, "")
+    board = (await gql(http, "{ leaderboard(first: 20) { submissions { id name rank } } }"))
+    assert board["leaderboard"]["submissions"] == [
+        {"id": r["submission_id"], "name": r["nickname"], "rank": r["rank"]} for r in expected
+    ]
+
+
+async def test_all_submissions_export_has_every_submission_and_no_contact(contest: Any) -> None:
+    _, http, token, _, hidden, everyone = contest
+    auth = {"Authorization": f"Bearer {token}"}
+    rows = (await http.get("/admin/export/current/submissions.json", headers=auth)).json()[
+        "submissions"
+    ]
+    drawn = {d["id"]: (p, d) for p in everyone for d in p.drawings}
+    assert sorted(r["id"] for r in rows) == sorted(drawn) == [r["id"] for r in rows]
+    for row in rows:
+        player, drawing = drawn[row["id"]]
+        assert (row["nickname"], row["participant_id"]) == (player.nickname, player.id)
+        assert (row["prompt"], row["score"], row["status"]) == (
+            drawing["prompt"], drawing["score"], "DONE"
+        )
+        assert row["hidden"] is (row["id"] in hidden)
+        assert row["staff"] is (player.nickname == "carol")
+        assert row["banned"] is (player.nickname == "dave")
+        assert "contact" not in row and "alice@example.org" not in json.dumps(row)
+    text = (await http.get("/admin/export/current/submissions.csv", headers=auth)).text
+    assert "alice@example.org" not in text
+    assert len(list(csv.reader(io.StringIO(text)))) == len(rows) + 1
+
+
+async def test_contact_needs_consent(live: Any) -> None:
+    async with running(live, worker=False) as (_, http):
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, JOIN, {"n": "zed", "c": "zed@example.org", "ok": False})
+        assert caught.value.errors[0]["extensions"]["reason"] == "consent_required"
+        player = await enrol(http, "zoe")
+        assert len(player.claim_code) == 6
+        me = (await gql(http, "{ me { claimCode } }", token=player.token))["me"]
+        assert me["claimCode"] == player.claim_code
+        submitted = (await gql(http, SUBMIT, {"p": "a duck"}, player.token))["submitPrompt"]
+        assert submitted["status"] == "QUEUED"
+
+
+async def test_claim_codes_identify_the_winner(contest: Any) -> None:
+    _, http, token, ranked, _, _ = contest
+    alice = ranked[0]
+    found = await gql(
+        http, "query($c: String!) { claim(code: $c) { id nickname } }",
+        {"c": alice.claim_code.lower()}, token,
+    )
+    assert found["claim"] == {"id": alice.id, "nickname": "alice"}
+
+
+async def test_export_command_writes_the_same_rows(contest: Any, tmp_path: Any) -> None:
+    app, http, token, ranked, hidden, _ = contest
+    out = tmp_path / "winners.json"
+    env = {
+        **os.environ,
+        "LOOKALIKE_REDIS_URL": app.settings.redis_url,
+        "LOOKALIKE_DATA_DIR": str(app.settings.data_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "export", "winners", "--format", "json",
+         "--output", str(out)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["winners"] == expected_winners(ranked, hidden, "")
+    audit = (await gql(http, "{ auditLog(first: 1) { action who } }", token=token))
+    assert audit["auditLog"] == [{"action": "export.winners", "who": "cli"}]
+
+
+def test_csv_cells_keep_precision_and_defuse_formulas() -> None:
+    from server.export import csv_cell, display_score
+
+    assert csv_cell(0.5910864472389221) == "0.5910864472389221"
+    assert display_score(0.5910864472389221) == "59.11%"
+    assert display_score(None) == ""
+    for formula in ("=HYPERLINK(1)", "+1", "-1", "@SUM(A1)"):
+        assert csv_cell(formula) == "'" + formula
+    assert csv_cell("a duck = a swan") == "a duck = a swan"
+    assert (csv_cell(True), csv_cell(None), csv_cell(3)) == ("true", "", "3")

@@ -1,0 +1,205 @@
+"""Moderation through the API: hide and unhide, ban, staff, hold-for-review; each reaching
+open boards at once, and each racing safely with results being recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from server import keys
+from server.connection import async_client
+from tests.client import GraphQLErrors, gql, ws_connect
+from tests.organiser_api import SUBMIT, board, join, live_board, login, play, running, wait_done
+
+pytestmark = pytest.mark.timeout(90)
+
+HIDE = 'mutation($id: ID!) { hideSubmission(id: $id, reason: "rude") { id hidden } }'
+UNHIDE = "mutation($id: ID!) { unhideSubmission(id: $id) { id hidden } }"
+BAN = 'mutation($id: ID!) { banParticipant(id: $id, reason: "macro") { banned } }'
+UNBAN = "mutation($id: ID!) { unbanParticipant(id: $id) { banned } }"
+STAFF = "mutation($id: ID!, $s: Boolean!) { setStaff(id: $id, staff: $s) { staff rank } }"
+APPROVE = "mutation($id: ID!) { approveSubmission(id: $id) { review } }"
+STATUS = "query($id: ID!) { submission(id: $id) { status error } }"
+PUBLIC_BOARD = "subscription { leaderboard(first: 20) { submissions { id name score } } }"
+
+
+def names(leaderboard: dict[str, Any]) -> list[str]:
+    return [entry["name"] for entry in leaderboard["submissions"]]
+
+
+async def next_board_where(
+    updates: AsyncIterator[dict[str, Any]], wanted: Any, within: float = 1.0
+) -> dict[str, Any]:
+    """The first pushed board (within ``within`` seconds) for which ``wanted`` holds."""
+    async with asyncio.timeout(within):
+        async for data in updates:
+            if wanted(data["leaderboard"]):
+                result: dict[str, Any] = data["leaderboard"]
+                return result
+    raise AssertionError("the subscription ended")
+
+
+async def test_hiding_recomputes_the_best_and_reaches_open_boards_at_once(live: Any) -> None:
+    async with running(live) as (app, http):
+        token = await login(http)
+        _, alice = await join(http, "alice")
+        _, bob = await join(http, "bob")
+        drawings = [await play(app, http, alice, p) for p in ("a duck", "a swan", "a pond")]
+        bob_best = await play(app, http, bob, "a goose")
+        ordered = sorted(drawings, key=lambda d: -d["score"])
+        top, second = ordered[0], ordered[1]
+
+        async with ws_connect(app.ws_url) as ws:
+            updates = ws.subscribe(PUBLIC_BOARD)
+            first = (await anext(updates))["leaderboard"]["submissions"]
+            assert top["id"] in [e["id"] for e in first]
+
+            hidden = (await gql(http, HIDE, {"id": top["id"]}, token))["hideSubmission"]
+            assert hidden == {"id": top["id"], "hidden": True}
+            pushed = await next_board_where(
+                updates, lambda b: top["id"] not in [e["id"] for e in b["submissions"]]
+            )
+            alice_entry = next(e for e in pushed["submissions"] if e["name"] == "alice")
+            assert alice_entry == {"id": second["id"], "name": "alice", "score": second["score"]}
+
+            for drawing in drawings:
+                await gql(http, HIDE, {"id": drawing["id"]}, token)
+            pushed = await next_board_where(updates, lambda b: names(b) == ["bob"])
+            assert pushed["submissions"][0]["score"] == bob_best["score"]
+            assert (await gql(http, "{ me { bestScore rank } }", token=alice))["me"] == {
+                "bestScore": None,
+                "rank": None,
+            }
+
+            await gql(http, UNHIDE, {"id": top["id"]}, token)
+            pushed = await next_board_where(updates, lambda b: "alice" in names(b))
+        assert next(e for e in pushed["submissions"] if e["name"] == "alice")["id"] == top["id"]
+        latest = (await board(http))["latest"]
+        assert {d["id"] for d in latest} & {d["id"] for d in drawings} == {top["id"]}
+
+        entries = (await gql(http, "{ auditLog(first: 1) { action target before after } }",
+                             token=token))["auditLog"]
+        assert entries == [{
+            "action": "submission.unhide",
+            "target": top["id"],
+            "before": {"hidden": True},
+            "after": {"hidden": False},
+        }]
+
+
+async def test_a_drawing_hidden_before_its_result_never_reaches_the_board(live: Any) -> None:
+    async with running(live) as (app, http):
+        token = await login(http)
+        _, alice = await join(http, "alice")
+        submitted = (await gql(http, SUBMIT, {"p": "a duck in a hat"}, alice))["submitPrompt"]
+        await gql(http, HIDE, {"id": submitted["id"]}, token)  # races the worker's result
+        assert (await wait_done(app, submitted["id"]))["status"] == "DONE"
+        assert (await board(http))["submissions"] == []
+        assert (await live_board(http, token))["submissions"] == []
+
+
+async def test_ban_cancels_the_waiting_job_and_refuses_further_prompts(live: Any) -> None:
+    async with running(live, worker=False) as (app, http):
+        token = await login(http)
+        alice_id, alice = await join(http, "alice")
+        bob_id, bob = await join(http, "bob")
+        carol_id, carol = await join(http, "carol")
+        mine = (await gql(http, SUBMIT, {"p": "a lonely duck"}, alice))["submitPrompt"]
+        shared = (await gql(http, SUBMIT, {"p": "two swans"}, bob))["submitPrompt"]
+        follower = (await gql(http, SUBMIT, {"p": "two swans"}, carol))["submitPrompt"]
+        client = async_client(app.settings.redis_url)
+        try:
+            assert await client.xlen(keys.JOBS) == 2
+
+            banned = (await gql(http, BAN, {"id": alice_id}, token))["banParticipant"]
+            assert banned == {"banned": True}
+            cancelled = (await gql(http, STATUS, {"id": mine["id"]}))["submission"]
+            assert cancelled == {"status": "FAILED", "error": "cancelled by an organiser"}
+            assert await client.xlen(keys.JOBS) == 1  # the job left the queue
+
+            # Bob's job is carol's drawing too: it stays; carol's own wait is cancelled.
+            await gql(http, BAN, {"id": bob_id}, token)
+            await gql(http, BAN, {"id": carol_id}, token)
+            assert (await gql(http, STATUS, {"id": shared["id"]}))["submission"]["status"] == (
+                "QUEUED"
+            )
+            assert (await gql(http, STATUS, {"id": follower["id"]}))["submission"][
+                "status"
+            ] == "FAILED"
+            assert await client.xlen(keys.JOBS) == 1
+        finally:
+            await client.aclose()
+
+        for who in (alice, carol):
+            with pytest.raises(GraphQLErrors) as caught:
+                await gql(http, SUBMIT, {"p": "let me back in"}, who)
+            assert caught.value.code == "BANNED"
+        await gql(http, UNBAN, {"id": alice_id}, token)
+        again = (await gql(http, SUBMIT, {"p": "sorry"}, alice))["submitPrompt"]
+        assert again["status"] == "QUEUED"
+
+
+async def test_a_ban_takes_the_participant_off_every_board(live: Any) -> None:
+    async with running(live) as (app, http):
+        token = await login(http)
+        alice_id, alice = await join(http, "alice")
+        _, bob = await join(http, "bob")
+        await play(app, http, alice, "a duck")
+        await play(app, http, bob, "a swan")
+        async with ws_connect(app.ws_url) as ws:
+            updates = ws.subscribe(PUBLIC_BOARD)
+            assert sorted(names((await anext(updates))["leaderboard"])) == ["alice", "bob"]
+            await gql(http, BAN, {"id": alice_id}, token)
+            await next_board_where(updates, lambda b: names(b) == ["bob"])
+        assert names(await live_board(http, token)) == ["bob"]
+        await gql(http, UNBAN, {"id": alice_id}, token)
+        assert sorted(names(await board(http))) == ["alice", "bob"]
+
+
+async def test_staff_play_normally_but_are_never_ranked(live: Any) -> None:
+    async with running(live) as (app, http):
+        token = await login(http)
+        staff_id, staff = await join(http, "booth-staff")
+        _, guest = await join(http, "guest")
+        marked = (await gql(http, STAFF, {"id": staff_id, "s": True}, token))["setStaff"]
+        assert marked == {"staff": True, "rank": None}
+        drawn = await play(app, http, staff, "our own mascot")
+        assert drawn["status"] == "DONE" and drawn["score"] is not None
+        await play(app, http, guest, "a duck")
+        assert names(await board(http)) == ["guest"]
+        assert names(await live_board(http, token)) == ["guest"]
+        assert (await gql(http, "{ me { bestScore rank } }", token=staff))["me"]["rank"] is None
+
+        await gql(http, STAFF, {"id": staff_id, "s": False}, token)
+        assert sorted(names(await board(http))) == ["booth-staff", "guest"]
+
+
+async def test_held_drawings_reach_the_board_only_once_approved(live: Any) -> None:
+    async with running(live) as (app, http):
+        token = await login(http)
+        event = (await gql(http, "{ event { id } }"))["event"]
+        await gql(
+            http,
+            "mutation($id: ID!) { updateEvent(id: $id, holdForReview: true) { holdForReview } }",
+            {"id": event["id"]},
+            token,
+        )
+        _, alice = await join(http, "alice")
+        drawn = await play(app, http, alice, "a duck in the rain")
+        assert drawn["status"] == "DONE"
+        public = await board(http)
+        assert public["submissions"] == [] and public["latest"] == []
+        queue = (await gql(http, "{ reviewQueue { id review prompt } }", token=token))
+        assert queue["reviewQueue"] == [
+            {"id": drawn["id"], "review": "PENDING", "prompt": "a duck in the rain"}
+        ]
+
+        approved = (await gql(http, APPROVE, {"id": drawn["id"]}, token))["approveSubmission"]
+        assert approved == {"review": "APPROVED"}
+        public = await board(http)
+        assert [e["id"] for e in public["submissions"]] == [drawn["id"]]
+        assert [d["id"] for d in public["latest"]] == [drawn["id"]]
+        assert (await gql(http, "{ reviewQueue { id } }", token=token))["reviewQueue"] == []

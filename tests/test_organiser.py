@@ -1,0 +1,255 @@
+"""Organiser access: login, tokens over HTTP and WebSocket, the cookie and cross-site
+requests, the login rate limit, and the audit log; against a real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from argon2 import PasswordHasher
+
+from server.ids import new_id
+from server.organiser import CSRF_HEADER, password_matches
+from server.settings import Settings, SettingsError
+from tests.client import GraphQLErrors, gql, ws_connect
+from tests.organiser_api import LOGIN, PASSWORD, join, login, running
+
+pytestmark = pytest.mark.timeout(60)
+
+SOME_ID = new_id()
+# Every organiser query and mutation, called as a client would.
+OPERATIONS: list[tuple[str, dict[str, Any]]] = [
+    ("{ events { id } }", {}),
+    ("{ organiserLeaderboard { frozen } }", {}),
+    ("{ participants { id } }", {}),
+    ("query($id: ID!) { participant(id: $id) { id } }", {"id": SOME_ID}),
+    ('{ claim(code: "ABCDEF") { id } }', {}),
+    ("{ latestSubmissions { id } }", {}),
+    ("{ reviewQueue { id } }", {}),
+    ("{ auditLog { id } }", {}),
+    ("{ raffles { id } }", {}),
+    ("query($id: ID!) { raffle(id: $id) { id } }", {"id": SOME_ID}),
+    ('mutation { createEvent(title: "Day 2") { id } }', {}),
+    ('mutation($id: ID!) { updateEvent(id: $id, title: "x") { id } }', {"id": SOME_ID}),
+    ("mutation($id: ID!) { setEventSchedule(id: $id) { id } }", {"id": SOME_ID}),
+    ('mutation($id: ID!) { setEventTarget(id: $id, imageBase64: "") { id } }', {"id": SOME_ID}),
+    ("mutation($id: ID!) { openEvent(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { closeEvent(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { setCurrentEvent(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation { freezeLeaderboard { frozen } }", {}),
+    ("mutation { unfreezeLeaderboard { frozen } }", {}),
+    ("mutation($id: ID!) { hideSubmission(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { unhideSubmission(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { approveSubmission(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { banParticipant(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { unbanParticipant(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { setStaff(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation { prepareRaffle(count: 1) { id } }", {}),
+    ("mutation($id: ID!) { drawRaffle(id: $id) { id } }", {"id": SOME_ID}),
+    ("mutation($id: ID!) { redrawRaffle(id: $id, absent: []) { id } }", {"id": SOME_ID}),
+    ("mutation { organiserLogout }", {}),
+]
+SUBSCRIPTIONS = [
+    "subscription { organiserLeaderboard { frozen } }",
+    "subscription { moderationFeed { id } }",
+]
+EXPORTS = [
+    "/admin/export/current/winners.csv",
+    "/admin/export/current/submissions.json",
+    "/admin/export/audit.csv",
+]
+
+
+@pytest.fixture
+async def served(live: Any) -> Any:
+    async with running(live, worker=False) as pair:
+        yield pair
+
+
+async def test_every_organiser_operation_needs_an_organiser_token(served: Any) -> None:
+    app, http = served
+    _, participant_token = await join(http, "mallory")
+    for query, variables in OPERATIONS:
+        for token in (None, participant_token, "lko_forged"):
+            with pytest.raises(GraphQLErrors) as caught:
+                await gql(http, query, variables, token)
+            assert caught.value.code == "UNAUTHENTICATED", (query, token)
+    for path in EXPORTS:
+        response = await http.get(path)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+    upload = await http.post("/admin/events/current/target", content=b"not checked")
+    assert upload.status_code == 401
+    async with ws_connect(app.ws_url, {"token": participant_token}) as ws:
+        for subscription in SUBSCRIPTIONS:
+            with pytest.raises(GraphQLErrors) as caught:
+                await ws.execute(subscription)
+            assert caught.value.code == "UNAUTHENTICATED"
+
+    # Nothing happened: one event, and the audit log holds only the login below.
+    token = await login(http)
+    assert len((await gql(http, "{ events { id } }", token=token))["events"]) == 1
+    actions = [e["action"] for e in (await gql(http, "{ auditLog { action } }", token=token))[
+        "auditLog"
+    ]]
+    assert actions == ["organiser.login"]
+
+
+async def test_login_gives_a_token_and_a_strict_http_only_cookie(served: Any) -> None:
+    _, http = served
+    response = await http.post(
+        "/graphql", json={"query": LOGIN, "variables": {"p": PASSWORD, "n": "Grace"}}
+    )
+    session = response.json()["data"]["organiserLogin"]
+    assert session["token"].startswith("lko_") and session["name"] == "Grace"
+    cookie = response.headers["set-cookie"]
+    assert f"lookalike_organiser={session['token']}" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    me = await gql(http, "{ organiser { name } }", token=session["token"])
+    assert me["organiser"] == {"name": "Grace"}
+    async with httpx.AsyncClient(base_url=http.base_url) as stranger:
+        assert (await gql(stranger, "{ organiser { name } }"))["organiser"] is None
+
+
+async def test_logout_ends_the_session(served: Any) -> None:
+    _, http = served
+    token = await login(http)
+    assert (await gql(http, "mutation { organiserLogout }", token=token))["organiserLogout"]
+    with pytest.raises(GraphQLErrors) as caught:
+        await gql(http, "{ events { id } }", token=token)
+    assert caught.value.code == "UNAUTHENTICATED"
+
+
+async def test_cookie_sessions_need_the_csrf_header_and_our_origin(served: Any) -> None:
+    app, http = served
+    await http.post("/graphql", json={"query": LOGIN, "variables": {"p": PASSWORD, "n": "c"}})
+    assert "lookalike_organiser" in http.cookies
+    create = {"query": 'mutation { createEvent(title: "Day 2") { title } }'}
+
+    bare = await http.post("/graphql", json=create)
+    assert bare.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    cross = await http.post(
+        "/graphql", json=create, headers={CSRF_HEADER: "1", "Origin": "https://evil.example"}
+    )
+    assert cross.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    ours = await http.post(
+        "/graphql", json=create, headers={CSRF_HEADER: "1", "Origin": app.base_url}
+    )
+    assert ours.json()["data"]["createEvent"]["title"] == "Day 2"
+    # A plain download may use the cookie alone.
+    assert (await http.get("/admin/export/current/winners.csv")).status_code == 200
+
+
+async def test_websocket_takes_the_token_or_a_same_origin_cookie(served: Any) -> None:
+    app, http = served
+    token = await login(http)
+    query = "{ events { title } }"
+    async with ws_connect(app.ws_url, {"organiserToken": token}) as ws:
+        assert len((await ws.execute(query))["events"]) == 1
+        board = await anext(ws.subscribe("subscription { organiserLeaderboard { frozen } }"))
+        assert board["organiserLeaderboard"]["frozen"] is False
+
+    cookie = {"Cookie": f"lookalike_organiser={token}"}
+    async with ws_connect(app.ws_url, additional_headers={**cookie, "Origin": app.base_url}) as ws:
+        assert len((await ws.execute(query))["events"]) == 1
+    async with ws_connect(app.ws_url, additional_headers=cookie) as ws:
+        with pytest.raises(GraphQLErrors) as caught:
+            await ws.execute(query)
+        assert caught.value.code == "FORBIDDEN"  # a cookie without an Origin: not a page
+    with pytest.raises(websockets.InvalidStatus):
+        async with ws_connect(
+            app.ws_url, additional_headers={**cookie, "Origin": "https://evil.example"}
+        ):
+            pass
+
+
+async def test_wrong_passwords_are_rate_limited(live: Any) -> None:
+    async with running(live, worker=False, organiser_login_burst=3) as (_, http):
+        for _ in range(3):
+            with pytest.raises(GraphQLErrors) as caught:
+                await gql(http, LOGIN, {"p": "guess", "n": "eve"})
+            assert caught.value.code == "UNAUTHENTICATED"
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, LOGIN, {"p": PASSWORD, "n": "eve"})
+        assert caught.value.code == "RATE_LIMITED"
+        assert caught.value.errors[0]["extensions"]["retryAfter"] > 0
+
+
+async def test_an_argon2_hash_works_as_the_password(live: Any) -> None:
+    hashed = PasswordHasher().hash("s3cret swan")
+    async with running(live, worker=False, organiser_password=hashed) as (_, http):
+        data = await gql(http, LOGIN, {"p": "s3cret swan", "n": "h"})
+        assert data["organiserLogin"]["token"].startswith("lko_")
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, LOGIN, {"p": hashed, "n": "h"})
+        assert caught.value.code == "UNAUTHENTICATED"
+
+
+async def test_password_check() -> None:
+    hashed = PasswordHasher().hash("pw")
+    assert await password_matches("pw", "pw")
+    assert not await password_matches("pw ", "pw")
+    assert await password_matches("pw", hashed)
+    assert not await password_matches("PW", hashed)
+    assert not await password_matches("pw", "$argon2id$not-a-hash")
+
+
+async def test_login_is_off_without_a_password(live: Any) -> None:
+    async with running(live, worker=False, organiser_password="") as (_, http):
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, LOGIN, {"p": "", "n": "x"})
+        assert caught.value.code == "FORBIDDEN"
+
+
+def test_production_does_not_start_without_an_organiser_password() -> None:
+    env = {"LOOKALIKE_MODE": "production", "LOOKALIKE_SECRET_KEY": "k" * 32}
+    with pytest.raises(SettingsError, match="LOOKALIKE_ORGANISER_PASSWORD"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "LOOKALIKE_ORGANISER_PASSWORD": "pw"}).production
+
+
+async def test_audit_log_records_who_what_when_before_and_after(served: Any) -> None:
+    _, http = served
+    with pytest.raises(GraphQLErrors):
+        await gql(http, LOGIN, {"p": "wrong", "n": "mallory"})
+    token = await login(http, "ada")
+    event = (await gql(http, "{ event { id } }"))["event"]
+    await gql(
+        http,
+        'mutation($id: ID!) { updateEvent(id: $id, title: "Day 1 (Seoul)") { title } }',
+        {"id": event["id"]},
+        token,
+    )
+    entries = (
+        await gql(
+            http,
+            "{ auditLog { id at who source action eventId target before after } }",
+            token=token,
+        )
+    )["auditLog"]
+    assert [e["action"] for e in entries] == [
+        "event.update",
+        "organiser.login",
+        "organiser.login-failed",
+    ]
+    update = entries[0]
+    assert update["who"] == "ada" and update["source"] == "127.0.0.1"
+    assert update["eventId"] == event["id"] == update["target"]
+    assert update["after"]["title"] == "Day 1 (Seoul)"
+    assert update["before"]["title"] != update["after"]["title"]
+    assert entries[0]["at"] >= entries[1]["at"] >= entries[2]["at"]
+    assert entries[2]["who"] == "mallory"
+
+    page = (await gql(
+        http, "query($b: String!) { auditLog(first: 1, before: $b) { id } }",
+        {"b": entries[0]["id"]}, token,
+    ))["auditLog"]
+    assert page == [{"id": entries[1]["id"]}]
+
+    exported = await http.get(
+        "/admin/export/audit.json", headers={"Authorization": f"Bearer {token}"}
+    )
+    actions = [row["action"] for row in exported.json()["audit"]]
+    assert actions == ["organiser.login-failed", "organiser.login", "event.update"]

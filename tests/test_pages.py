@@ -1,0 +1,387 @@
+"""Browser tests of the pages (/play, /board, /admin) against a real `lookalike up`.
+
+Headless Chromium (Debian's package) driven by Playwright; a tiny-model worker draws and
+scores for real. Screenshots of every page go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
+
+from tests.pages_support import (
+    BIG_SCREEN,
+    CHROMIUM,
+    LAPTOP,
+    PHONE,
+    SCORE,
+    build_pages,
+    graphql_error,
+    launch_chromium,
+    running_site,
+    screenshot,
+    unique,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    # Covers the module's one-time set-up too: building the pages and starting the site.
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+    ),
+]
+
+DRAWN = 90_000  # ms: a tiny model on CPU draws and scores well within this
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    build_pages()
+    with running_site(tmp_path_factory.mktemp("site")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def altcha_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second site that asks for the ALTCHA captcha (small work, to keep the test quick)."""
+    build_pages()
+    with running_site(
+        tmp_path_factory.mktemp("altcha-site"),
+        captcha_provider="altcha",
+        captcha_max_number="5000",
+    ) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+OpenPage = Callable[..., Page]
+
+
+@pytest.fixture
+def open_page(browser: Browser, site: str) -> Iterator[OpenPage]:
+    """Factory: a page in its own browser context (its own cookies and storage).
+
+    Fails the test if any page raised an uncaught error or opened a dialog (an
+    injected ``alert(1)`` would).
+    """
+    contexts: list[BrowserContext] = []
+    problems: list[str] = []
+
+    def open_page(
+        path: str,
+        *,
+        viewport: dict[str, int] = PHONE,
+        locale: str = "en-US",
+        goto: bool = True,
+        base_url: str | None = None,
+    ) -> Page:
+        mobile = viewport == PHONE
+        context = browser.new_context(
+            base_url=base_url or site,
+            viewport=viewport,
+            locale=locale,
+            is_mobile=mobile,
+            has_touch=mobile,
+            device_scale_factor=2 if mobile else 1,
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"{path}: page error: {error}"))
+
+        def on_dialog(dialog: Any) -> None:
+            problems.append(f"{path}: dialog opened: {dialog.message!r}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        if goto:
+            page.goto(path)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def join(phone: Page, nickname: str) -> None:
+    phone.get_by_label("Nickname").fill(nickname)
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.get_by_label("Your prompt")).to_be_visible()
+
+
+def draw(phone: Page, prompt: str) -> str:
+    """Submit a prompt and wait for its score; returns the score as shown."""
+    phone.get_by_label("Your prompt").fill(prompt)
+    phone.get_by_role("button", name="Draw it!").click()
+    score = phone.get_by_test_id("score")
+    expect(score).to_have_text(SCORE, timeout=DRAWN)
+    return score.inner_text()
+
+
+def expect_live(page: Page) -> None:
+    expect(page.locator(".conn")).to_have_attribute("data-status", "live", timeout=30_000)
+
+
+def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) -> None:
+    board = open_page("/board", viewport=BIG_SCREEN)
+    expect_live(board)
+    board.evaluate("window.__notReloaded = true")
+    phone = open_page("/play")
+    nickname = unique("duck")
+
+    expect(phone.get_by_role("button", name="Join")).to_be_visible()
+    expect(phone.locator(".target .picture--loaded")).to_be_visible()
+    screenshot(phone, "play-join")
+    join(phone, nickname)
+    screenshot(phone, "play-joined")
+
+    phone.get_by_label("Your prompt").fill("a yellow rubber duck next to a white swan")
+    phone.get_by_role("button", name="Draw it!").click()
+    expect(phone.locator(".result")).to_be_visible()
+    score = phone.get_by_test_id("score")
+    expect(score).to_have_text(SCORE, timeout=DRAWN)
+    shown = score.inner_text()
+    expect(phone.get_by_test_id("best-score")).to_have_text(shown)
+    expect(phone.get_by_test_id("rank")).to_contain_text("#")
+    expect(phone.locator(".history__item")).to_contain_text(
+        ["a yellow rubber duck next to a white swan"]
+    )
+    expect(phone.locator(".result__drawing.picture--loaded")).to_be_visible()
+    screenshot(phone, "play-result", full_page=True)
+
+    # The board, never reloaded, shows the new entry with the same score.
+    entry = board.locator(".entry", has_text=nickname)
+    expect(entry).to_be_visible()
+    expect(entry.locator(".entry__score")).to_have_text(shown)
+    expect(board.locator(".latest__item", has_text=nickname).first).to_be_visible()
+    expect(board.get_by_test_id("submission-count")).not_to_have_text("0")
+    assert board.evaluate("window.__notReloaded") is True
+    expect(board.locator(".celebration")).to_have_count(0, timeout=15_000)
+    screenshot(board, "board")
+    # The QR code (drawn by the server) is a real picture, not a broken image.
+    expect(board.locator(".qr-panel__code"), "GET /api/qr.svg must render as an image").to_have_class(
+        re.compile(r"\bpicture--loaded\b")
+    )
+
+
+def test_korean_and_english_render_and_switch(open_page: OpenPage) -> None:
+    phone = open_page("/play", locale="ko-KR")
+    expect(phone.get_by_role("button", name="참가하기")).to_be_visible()
+    expect(phone.get_by_text("목표 그림")).to_be_visible()
+    expect(phone.locator("html")).to_have_attribute("lang", "ko")
+    screenshot(phone, "play-ko")
+
+    phone.get_by_role("button", name="영어로 바꾸기").click()
+    expect(phone.get_by_role("button", name="Join")).to_be_visible()
+    expect(phone.locator("html")).to_have_attribute("lang", "en")
+    phone.reload()  # the choice is remembered over the browser's language
+    expect(phone.get_by_role("button", name="Join")).to_be_visible()
+
+    board = open_page("/board?lang=ko", viewport=BIG_SCREEN)
+    expect(board.get_by_text("방금 그린 그림")).to_be_visible()
+    expect(board.locator(".qr-panel__scan")).to_contain_text("QR 코드로 참여하세요")
+    expect(board.locator(".qr-panel__scan")).to_contain_text("Scan to play")
+    screenshot(board, "board-ko")
+
+
+def test_taken_nickname_says_so(open_page: OpenPage) -> None:
+    nickname = unique("twin")
+    first = open_page("/play")
+    join(first, nickname)
+    second = open_page("/play")
+    second.get_by_label("Nickname").fill(nickname)
+    second.get_by_role("button", name="Join").click()
+    expect(second.get_by_role("alert")).to_have_text(
+        "That nickname is taken. Please pick another one."
+    )
+    expect(second.get_by_role("alert")).to_have_attribute("data-code", "NICKNAME_TAKEN")
+
+
+def test_empty_prompt_is_caught_before_sending(open_page: OpenPage) -> None:
+    phone = open_page("/play")
+    join(phone, unique("blank"))
+    phone.get_by_label("Your prompt").fill("   ")
+    phone.get_by_role("button", name="Draw it!").click()
+    expect(phone.get_by_role("alert")).to_have_text("Please write something first.")
+
+
+ERRORS = {
+    "RATE_LIMITED": (
+        graphql_error("RATE_LIMITED", "slow down", retryAfter=42.5),
+        re.compile(r"^Whoa, slow down! You can send again in (4[0-3]) s\.$"),
+        re.compile(r"^Wait (4[0-3]) s$"),
+    ),
+    "BUSY": (
+        graphql_error("BUSY", "queue full", retryAfter=20),
+        re.compile(r"^The drawing machine is very busy\. Please try again in (1[89]|20) s\.$"),
+        re.compile(r"^Wait (1[89]|20) s$"),
+    ),
+    "blocked word": (
+        graphql_error("INVALID_INPUT", "not allowed", reason="blocked", field="prompt"),
+        re.compile(r"^That contains a word we can't accept\. Please use different words\.$"),
+        re.compile(r"^Draw it!$"),
+    ),
+    "EVENT_CLOSED": (
+        graphql_error("EVENT_CLOSED", "closed"),
+        re.compile(r"^The contest has ended\. Thanks for playing!$"),
+        re.compile(r"^Contest closed$"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_submit_errors_show_friendly_messages(open_page: OpenPage, case: str) -> None:
+    body, message, button = ERRORS[case]
+    phone = open_page("/play")
+    join(phone, unique("oops"))
+
+    def answer_submit_with_error(route: Route) -> None:
+        if "SubmitPrompt" in (route.request.post_data or ""):
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+        else:
+            route.fallback()
+
+    phone.route("**/graphql", answer_submit_with_error)
+    phone.get_by_label("Your prompt").fill("a duck in a bowtie")
+    phone.get_by_role("button", name="Draw it!").click()
+    alert = phone.get_by_role("alert").first
+    expect(alert).to_have_text(message)
+    expect(phone.locator("form.prompt button[type=submit]")).to_have_text(button)
+    if case in ("RATE_LIMITED", "EVENT_CLOSED"):
+        expect(phone.locator("form.prompt button[type=submit]")).to_be_disabled()
+    if case == "RATE_LIMITED":
+        screenshot(phone, "play-error-rate-limited")
+
+
+def test_user_content_is_shown_as_text_everywhere(open_page: OpenPage) -> None:
+    nickname = "<svg onload=alert(1)>"  # the nickname limit is 24 characters
+    prompt = "<img src=x onerror=alert(1)> duck"
+    phone = open_page("/play")
+    join(phone, nickname)
+    expect(phone.locator(".me-card__name")).to_have_text(nickname)
+    draw(phone, prompt)
+    expect(phone.locator(".history__prompt").first).to_have_text(prompt)
+    expect(phone.locator(".result__prompt")).to_have_text(f"“{prompt}”")
+
+    board = open_page("/board", viewport=BIG_SCREEN)
+    expect(board.locator(".entry__name", has_text=nickname).first).to_have_text(nickname)
+    admin = open_page("/admin", viewport=LAPTOP)
+    expect(admin.locator(".mod-card__name", has_text=nickname).first).to_have_text(nickname)
+    screenshot(admin, "admin")
+
+    for page in (phone, board, admin):
+        assert page.locator("img[src='x'], svg[onload]").count() == 0, page.url
+
+
+def test_board_reconnects_and_says_when_it_is_behind(open_page: OpenPage) -> None:
+    board = open_page("/board", viewport=BIG_SCREEN, goto=False)
+    state = {"refuse": False}
+    sockets: list[WebSocketRoute] = []
+
+    def proxy(socket: WebSocketRoute) -> None:
+        if state["refuse"]:
+            socket.close(code=1012, reason="test: server restarting")
+            return
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    board.route_web_socket(re.compile(r"/graphql$"), proxy)
+    board.goto("/board")
+    expect_live(board)
+
+    state["refuse"] = True
+    for socket in sockets:
+        socket.close(code=1012, reason="test: server restarting")
+    expect(board.locator(".conn")).to_have_attribute("data-status", "reconnecting")
+    expect(board.locator(".conn")).to_contain_text("Reconnecting")
+    stale = board.get_by_role("alert")
+    expect(stale).to_contain_text("Connection lost. This is the board as of", timeout=15_000)
+    expect(board.locator(".board-app")).to_have_attribute("data-stale", "true")
+    screenshot(board, "board-stale")
+
+    # Something happens while the board is cut off ...
+    phone = open_page("/play")
+    nickname = unique("offline")
+    join(phone, nickname)
+    score = draw(phone, "a swan wearing sunglasses")
+
+    # ... and after it reconnects by itself it shows it, without a reload.
+    state["refuse"] = False
+    expect_live(board)
+    expect(board.locator(".board-app")).to_have_attribute("data-stale", "false")
+    entry = board.locator(".latest__item", has_text=nickname).first
+    expect(entry).to_be_visible()
+    expect(entry.locator(".latest__score")).to_have_text(score)
+
+
+def test_phone_gets_its_score_when_websockets_are_blocked(open_page: OpenPage) -> None:
+    """Some venue networks break WebSockets: the phone falls back to polling over HTTP."""
+    phone = open_page("/play", goto=False)
+    phone.route_web_socket(
+        re.compile(r"/graphql$"), lambda socket: socket.close(code=1012, reason="test: blocked")
+    )
+    phone.goto("/play")
+    join(phone, unique("nows"))
+    phone.get_by_label("Your prompt").fill("a duck riding a bicycle")
+    phone.get_by_role("button", name="Draw it!").click()
+    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN)
+    expect(phone.get_by_test_id("best-score")).to_have_text(SCORE)
+
+
+def test_admin_console_shows_the_live_feed(open_page: OpenPage) -> None:
+    admin = open_page("/admin", viewport=LAPTOP)
+    expect(admin.get_by_role("heading", name="Latest drawings")).to_be_visible()
+    expect_live(admin)
+    phone = open_page("/play")
+    nickname = unique("feed")
+    join(phone, nickname)
+    score = draw(phone, "a duck made of bread")
+    card = admin.locator(".mod-card", has_text=nickname)
+    expect(card).to_be_visible()
+    expect(card.locator(".mod-card__score")).to_have_text(score)
+    expect(card.get_by_role("button", name="Hide")).to_be_visible()
+    expect(card.get_by_role("button", name="Ban")).to_be_visible()
+
+
+def test_altcha_captcha_is_solved_in_the_page(open_page: OpenPage, altcha_site: str) -> None:
+    phone = open_page("/play", base_url=altcha_site)
+    join(phone, unique("human"))
+    expect(phone.locator("altcha-widget")).to_be_attached()
+    # Typing focuses the form, which starts the proof of work in the background.
+    phone.get_by_label("Your prompt").fill("a duck solving a puzzle")
+    screenshot(phone, "play-captcha")
+    phone.get_by_role("button", name=re.compile(r"Draw it!|Checking you're human")).click()
+    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN)
+
+
+def test_pages_are_served_from_dist() -> None:
+    """The build writes the three pages with their assets under web/dist."""
+    build_pages()
+    dist = Path(__file__).resolve().parent.parent / "web" / "dist"
+    for page in ("play", "board", "admin"):
+        html = (dist / f"{page}.html").read_text()
+        assert re.search(r'src="/assets/[^"]+\.js"', html), page
+        assert "http://" not in html and "https://" not in html, f"{page}.html loads from a CDN"

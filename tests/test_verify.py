@@ -1,0 +1,77 @@
+"""`lookalike verify`: a stored score is re-checked by drawing and scoring again with the
+recorded prompt, seed and models (tiny ones here, loaded as a worker loads them)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from server import keys
+from server.connection import async_client
+from server.store import Store
+from server.verify import NotVerifiable, verify
+from tests.client import gql
+from tests.organiser_api import SUBMIT, join, play, running
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def lookalike_verify(app: Any, submission_id: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LOOKALIKE_REDIS_URL": app.settings.redis_url,
+        "LOOKALIKE_DATA_DIR": str(app.settings.data_dir),
+        "LOOKALIKE_MODELS": "tiny",
+        "LOOKALIKE_DEVICE": "cpu",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "verify", submission_id],
+        env=env, capture_output=True, text=True, timeout=90, check=False,
+    )
+
+
+async def test_a_real_score_verifies_and_a_forged_one_does_not(live: Any) -> None:
+    async with running(live) as (app, http):
+        _, token = await join(http, "alice")
+        drawn = await play(app, http, token, "a yellow duck on a blue pond")
+        client = async_client(app.settings.redis_url)
+        try:
+            store = Store(client)
+            record = await store.submission(drawn["id"])
+            verdict = await asyncio.to_thread(verify, app.settings, record, record.target_key)
+            assert verdict.matches and verdict.same_models, verdict.report()
+            assert verdict.stored_score == drawn["score"]
+            assert verdict.difference <= app.settings.verify_tolerance
+            assert verdict.report().endswith("MATCH")
+
+            forged = min(drawn["score"] + 0.05, 1.0) if drawn["score"] < 0.9 else 0.5
+            await client.hset(keys.submission(drawn["id"]), "score", repr(forged))
+            tampered = await store.submission(drawn["id"])
+            verdict = await asyncio.to_thread(verify, app.settings, tampered, record.target_key)
+            assert not verdict.matches and verdict.report().endswith("MISMATCH")
+            done = await asyncio.to_thread(lookalike_verify, app, drawn["id"])
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert f"stored score {forged!r}" in done.stdout
+            assert done.stdout.strip().endswith("MISMATCH")
+        finally:
+            await client.aclose()
+
+
+async def test_only_scored_submissions_can_be_verified(live: Any) -> None:
+    async with running(live, worker=False) as (app, http):
+        _, token = await join(http, "bob")
+        queued = (await gql(http, SUBMIT, {"p": "a swan"}, token))["submitPrompt"]
+        client = async_client(app.settings.redis_url)
+        try:
+            record = await Store(client).submission(queued["id"])
+        finally:
+            await client.aclose()
+        with pytest.raises(NotVerifiable, match="QUEUED"):
+            verify(app.settings, record, record.target_key)
+        missing = lookalike_verify(app, "0190d6a4-0000-7000-8000-000000000000")
+        assert missing.returncode == 1 and "no such submission" in missing.stderr
