@@ -287,11 +287,12 @@ def run_server(fd: int, redis_url: str, data_dir: str, fanout: bool) -> None:
         # window (100 ms by default) never delays a refresh anyway.
         leaderboard_push_interval_ms=0,
     )
-    config = uvicorn.Config(
+    config = uvicorn.Config(  # as server/cli.py runs it
         create_app(settings),
         log_level="warning",
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
+        proxy_headers=False,
         lifespan="on",
     )
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])

@@ -284,12 +284,21 @@ async def _verify_command(console: Console, submission_id: str) -> int:
 
     lookup = console.store.submission(check_id(submission_id, "a submission"))
     record = await found(lookup, "submission")
-    from server.verify import NotVerifiable, verify  # torch: only once there is work
+    try:
+        from pipelines.models import ModelUnavailable
+        from server.verify import NotVerifiable, verify  # torch & co.: as in a worker
+    except ImportError as exc:
+        print(
+            f"lookalike verify needs the models' packages ({exc.name}): run it where "
+            "a worker runs",
+            file=sys.stderr,
+        )
+        return 2
 
     target_key = record.target_key or (await console.store.event(record.event_id)).target_key
     try:
         verdict = await asyncio.to_thread(verify, console.settings, record, target_key)
-    except NotVerifiable as exc:
+    except (NotVerifiable, ModelUnavailable) as exc:
         print(f"lookalike verify: {exc}", file=sys.stderr)
         return 2
     print(verdict.report())

@@ -31,8 +31,10 @@ import asyncio
 import json
 import logging
 import struct
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
@@ -42,7 +44,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
@@ -255,15 +260,16 @@ class Fanout:
         if not (name is None or isinstance(name, str)) or not self.shareable(query, name):
             return None
         try:
+            # Interned: ten thousand screens send the same strings; keep one copy.
             key = (
-                _credentials(context),
-                query,
-                json.dumps(variables, sort_keys=True),
-                name or "",
+                sys.intern(_credentials(context)),
+                sys.intern(query),
+                sys.intern(json.dumps(variables, sort_keys=True)),
+                sys.intern(name or ""),
             )
         except (TypeError, ValueError):
             return None
-        return Plan(query, variables, name, key)
+        return Plan(key[1], variables, name, key)
 
     def shareable(self, query: str, operation_name: str | None) -> bool:
         """Whether the operation is one subscription field whose result can be shared."""
@@ -331,21 +337,25 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_subscribe(message)
             return
         operation_id = message["id"]
-        self.operations[operation_id] = Operation(
-            self, operation_id, plan.query, plan.variables, plan.operation_name
-        )
+        # Never run: the channel runs the operation. Kept so strawberry's checks count it.
+        self.operations[operation_id] = Operation(self, operation_id, plan.query, None, None)
         subscriber = Subscriber(
             transport,
             cast(ASGIWebSocketAdapter, self.websocket).ws,
             operation_id,
-            release=lambda: self._release(operation_id),
+            release=partial(self._release, operation_id),
         )
         self.shared[operation_id] = (plan.key, subscriber)
         fanout.subscribe(
             plan.key,
             subscriber,
-            lambda: _stream(self.schema, plan, self.context, self.root_value),
+            partial(_stream, self.schema, plan, self.context, self.root_value),
         )
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Cancelled by now; a done task kept per idle connection is memory for nothing.
+        self.connection_init_timeout_task = None
 
     async def cleanup_operation(self, operation_id: str) -> None:
         if operation_id not in self.shared:

@@ -13,7 +13,8 @@ EVENTS = f"{ROOT}:events"  # sorted set: event id -> created (unix seconds)
 
 
 def event(event_id: str) -> str:
-    """Hash: id, title, target_key, status, created_at, ..."""
+    """Hash: id, title, target_key, status, created_at, hold (review), and when set
+    opens_at, closes_at, frozen_at, frozen_built; see ``server.store.EventRecord``."""
     return f"{ROOT}:event:{event_id}"
 
 
@@ -52,7 +53,8 @@ def recent(event_id: str) -> str:
 
 # --- participants and sessions
 def participant(participant_id: str) -> str:
-    """Hash: id, event_id, nickname, created_at, staff, banned."""
+    """Hash: id, event_id, nickname, created_at, claim_code, and when set staff, banned,
+    contact (given with consent); see ``server.store.ParticipantRecord``."""
     return f"{ROOT}:participant:{participant_id}"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -36,13 +36,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 360, "height": 740}
-BIG_SCREEN = {"width": 1920, "height": 1080}
-LAPTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 360, "height": 740}
+BIG_SCREEN: ViewportSize = {"width": 1920, "height": 1080}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 
 # What the build reads: a change to any of these makes web/dist stale.
-_BUILD_INPUTS = ("src", "public", "play.html", "board.html", "admin.html", "vite.config.ts",
-                 "tsconfig.json", "package.json", "package-lock.json")
+_BUILD_INPUTS = (
+    "src",
+    "public",
+    "play.html",
+    "board.html",
+    "admin.html",
+    "vite.config.ts",
+    "tsconfig.json",
+    "package.json",
+    "package-lock.json",
+)
 
 
 class PagesBuildError(RuntimeError):

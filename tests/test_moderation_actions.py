@@ -203,3 +203,86 @@ async def test_held_drawings_reach_the_board_only_once_approved(live: Any) -> No
         assert [e["id"] for e in public["submissions"]] == [drawn["id"]]
         assert [d["id"] for d in public["latest"]] == [drawn["id"]]
         assert (await gql(http, "{ reviewQueue { id } }", token=token))["reviewQueue"] == []
+
+
+# --------------------------------------------------- the store's atomic rules, directly
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[Any]:
+    from server.store import Store
+
+    client = async_client(redis_url)
+    yield Store(client)
+    await client.aclose()
+
+
+async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
+    from pipelines.seeds import seed_for
+    from server import dedup
+
+    normalised = dedup.normalise_prompt(prompt, 300)
+    return await store.submit(
+        event=event, participant=participant, prompt=prompt, normalised=normalised,
+        prompt_key=dedup.prompt_key(normalised), seed=seed_for(normalised),
+    )
+
+
+async def _player(store: Any, event: Any, nickname: str) -> Any:
+    from server import dedup
+
+    joined = await store.join(event.id, nickname, dedup.nickname_key(nickname))
+    return joined[0]
+
+
+async def test_hide_and_a_result_commit_in_either_order_keep_it_off_the_board(
+    store: Any,
+) -> None:
+    event = await store.event(await store.create_event("t", "0" * 32))
+    alice = await _player(store, event, "alice")
+    early = await _submit(store, event, alice, "one")
+    await store.set_submission_flag(early.id, "hidden", "1")  # hidden while queued
+    await store.complete(early.id, score=0.9, image_key="a" * 32, model_version="v")
+    assert await store.leaderboard(event.id, 10) == []
+    late = await _submit(store, event, alice, "two")
+    await store.complete(late.id, score=0.4, image_key="b" * 32, model_version="v")
+    await store.set_submission_flag(late.id, "hidden", "1")  # hidden once scored
+    assert await store.leaderboard(event.id, 10) == []
+    await store.set_submission_flag(early.id, "hidden", "")
+    assert [(e.submission_id, e.score) for e in await store.leaderboard(event.id, 10)] == [
+        (early.id, 0.9)
+    ]
+
+
+async def test_recomputed_best_keeps_the_earlier_of_equal_scores(store: Any) -> None:
+    event = await store.event(await store.create_event("t", "0" * 32))
+    alice = await _player(store, event, "alice")
+    ids = []
+    for prompt, score in (("one", 0.5), ("two", 0.5), ("three", 0.7)):
+        record = await _submit(store, event, alice, prompt)
+        await store.complete(record.id, score=score, image_key="c" * 32, model_version="v")
+        ids.append(record.id)
+    assert (await store.leaderboard(event.id, 1))[0].submission_id == ids[2]
+    await store.set_submission_flag(ids[2], "hidden", "1")
+    assert (await store.leaderboard(event.id, 1))[0].submission_id == ids[0]
+    assert await store.standing(event.id, alice.id) == (0.5, 1)
+
+
+async def test_a_frozen_board_recomputes_with_the_freeze_time_as_cutoff(store: Any) -> None:
+    import time
+
+    event = await store.event(await store.create_event("t", "0" * 32))
+    alice = await _player(store, event, "alice")
+    first = await _submit(store, event, alice, "one")
+    await store.complete(first.id, score=0.3, image_key="d" * 32, model_version="v")
+    second = await _submit(store, event, alice, "two")
+    await store.complete(second.id, score=0.6, image_key="e" * 32, model_version="v")
+    await store.freeze(event.id, time.time())
+    third = await _submit(store, event, alice, "three")
+    await store.complete(third.id, score=0.9, image_key="f" * 32, model_version="v")
+    assert [e.score for e in await store.leaderboard(event.id, 5)] == [0.6]
+    assert [e.score for e in await store.leaderboard(event.id, 5, live=True)] == [0.9]
+    await store.set_submission_flag(second.id, "hidden", "1")
+    assert [e.score for e in await store.leaderboard(event.id, 5)] == [0.3]  # not 0.9
+    assert [e.score for e in await store.leaderboard(event.id, 5, live=True)] == [0.9]
+    assert (await store.counts(event.id)).frozen
+    await store.unfreeze(event.id)
+    assert [e.score for e in await store.leaderboard(event.id, 5)] == [0.9]

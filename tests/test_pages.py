@@ -18,6 +18,7 @@ from playwright.sync_api import (
     BrowserContext,
     Page,
     Route,
+    ViewportSize,
     WebSocketRoute,
     expect,
     sync_playwright,
@@ -93,7 +94,7 @@ def open_page(browser: Browser, site: str) -> Iterator[OpenPage]:
     def open_page(
         path: str,
         *,
-        viewport: dict[str, int] = PHONE,
+        viewport: ViewportSize = PHONE,
         locale: str = "en-US",
         goto: bool = True,
         base_url: str | None = None,
@@ -182,9 +183,9 @@ def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) ->
     expect(board.locator(".celebration")).to_have_count(0, timeout=15_000)
     screenshot(board, "board")
     # The QR code (drawn by the server) is a real picture, not a broken image.
-    expect(board.locator(".qr-panel__code"), "GET /api/qr.svg must render as an image").to_have_class(
-        re.compile(r"\bpicture--loaded\b")
-    )
+    expect(
+        board.locator(".qr-panel__code"), "GET /api/qr.svg must render as an image"
+    ).to_have_class(re.compile(r"\bpicture--loaded\b"))
 
 
 def test_korean_and_english_render_and_switch(open_page: OpenPage) -> None:
