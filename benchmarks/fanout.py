@@ -34,10 +34,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from benchmarks.harness import (
     Child,
@@ -330,6 +330,42 @@ async def run_bare(fd: int, redis_url: str, template_file: str) -> None:
                 broadcast(screens, current[0])
 
 
+async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least an ASGI app can do for a screen: the floor of uvicorn's memory per socket."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept", "subprotocol": PROTOCOL})
+    while (message := await receive())["type"] != "websocket.disconnect":
+        text = message.get("text") or ""
+        if '"connection_init"' in text:
+            await send({"type": "websocket.send", "text": '{"type":"connection_ack"}'})
+        elif '"subscribe"' in text:
+            body = '{"id":"1","type":"next","payload":{"data":{"leaderboard":{"name":"u000000"}}}}'
+            await send({"type": "websocket.send", "text": body})
+
+
+def run_floor(fd: int) -> None:
+    """Child process: :func:`floor_app` under uvicorn, configured as for the real app."""
+    import uvicorn
+
+    raise_open_files()
+    config = uvicorn.Config(
+        floor_app,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        ws_max_size=64 * 1024,
+        proxy_headers=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -408,15 +444,11 @@ class Board:
         await self.client.aclose()
 
 
-async def measure(
-    name: str,
-    server_args: list[str],
-    args: argparse.Namespace,
-    subscribers: int,
-    commit: Callable[[int], Awaitable[None]],
-    first_k: int,
-) -> Figures:
-    """Start one server, connect the screens, run both phases, collect the figures."""
+@contextlib.asynccontextmanager
+async def connected(
+    name: str, server_args: list[str], args: argparse.Namespace, subscribers: int
+) -> AsyncIterator[tuple[list[Child], Figures]]:
+    """Start a server, connect every screen, measure memory per idle subscriber."""
     from tests.client import ws_connect
 
     figures = Figures(name, subscribers)
@@ -453,7 +485,20 @@ async def measure(
             file=sys.stderr,
         )
         figures.memory_per_subscriber = (rss_bytes(server.pid) - before) / subscribers
+        yield screens, figures
+    sock.close()
 
+
+async def measure(
+    name: str,
+    server_args: list[str],
+    args: argparse.Namespace,
+    subscribers: int,
+    commit: Callable[[int], Awaitable[None]],
+    first_k: int,
+) -> Figures:
+    """Start one server, connect the screens, run both phases, collect the figures."""
+    async with connected(name, server_args, args, subscribers) as (screens, figures):
         # Phase 1: updates at a steady rate; the delay of every frame.
         commits: dict[int, float] = {}
         latency_ks = range(first_k, first_k + args.updates)
@@ -474,7 +519,6 @@ async def measure(
             await _all_done(screens, k, timeout=60)
         figures.frames_per_s = subscribers * len(burst_ks) / (time.monotonic() - began)
         await _collect(figures, screens, commits, latency_ks)
-    sock.close()
     return figures
 
 
@@ -491,6 +535,7 @@ async def _collect(
 ) -> None:
     """Ask each screen process for its arrival times; turn them into delays."""
     last: dict[int, float] = {}
+    received: defaultdict[int, int] = defaultdict(int)
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-") as directory:
         for index, screen in enumerate(screens):
             path = Path(directory) / f"{index}.json"
@@ -501,11 +546,12 @@ async def _collect(
             figures.sample = figures.sample or data["sample"]
             for key, times in data["arrivals"].items():
                 k = int(key)
+                received[k] += len(times)
                 if k in latency_ks:
                     figures.all_delays_ms += [(t - commits[k]) * 1000 for t in times]
-                    figures.missing += figures.subscribers - len(times)
                 if times:
                     last[k] = max(last.get(k, 0.0), *times)
+    figures.missing = sum(figures.subscribers - received[k] for k in commits)
     figures.last_delays_ms = [(last[k] - commits[k]) * 1000 for k in latency_ks if k in last]
     figures.message_bytes = len(figures.sample.encode())
 
@@ -520,34 +566,33 @@ def _template(sample: str) -> tuple[str, str]:
 
 
 def report(args: argparse.Namespace, targets: list[Figures]) -> None:
+    """Print the table: one column per target, the ratio ours/bare, and the goals."""
     ours, bare = targets[0], targets[1]
     print(
         f"\nLeaderboard fan-out: {ours.subscribers} subscribers on one server process, "
         f"{args.updates} updates at {args.rate:g}/s, then {args.burst} back to back; "
-        f"{len(ours.sample.encode())}-byte messages"
+        f"{ours.message_bytes}-byte messages"
     )
-    print(f"machine: {machine()} (shared with other work; figures are indicative)")
-    header = f"{'':34}" + "".join(f"{t.name:>16}" for t in targets) + f"{'ours/bare':>12}"
-    print(header)
+    print(f"machine: {machine()}; shared with other work, so figures are indicative")
+    names = "".join(f"{f'{t.name} ({t.subscribers})':>22}" for t in targets)
+    print(f"{'':30}{names}{'ours vs bare':>14}")
 
-    def row(label: str, values: list[float], fmt: str, lower_is_better: bool) -> None:
-        cells = "".join(f"{v:>16{fmt}}" for v in values)
-        scale = ratio(values[1], values[0]) if lower_is_better else ratio(values[0], values[1])
-        print(f"{label:34}{cells}{scale:>12}")
+    def row(label: str, value: Callable[[Figures], float], fmt: str, lower_better: bool) -> None:
+        values = [value(t) for t in targets]
+        cells = "".join(f"{'-':>22}" if v != v else f"{v:>22{fmt}}" for v in values)
+        scale = ratio(values[1], values[0]) if lower_better else ratio(values[0], values[1])
+        print(f"{label:30}{cells}{scale:>14}")
 
-    def each(f: Callable[[Figures], float]) -> list[float]:
-        return [f(t) for t in targets]
-
-    row("last frame p50 (ms)", each(lambda t: percentile(t.last_delays_ms, 50)), ".1f", True)
-    row("last frame p99 (ms)", each(lambda t: percentile(t.last_delays_ms, 99)), ".1f", True)
-    row("last frame max (ms)", each(lambda t: max(t.last_delays_ms, default=0)), ".1f", True)
-    row("any frame p50 (ms)", each(lambda t: percentile(t.all_delays_ms, 50)), ".1f", True)
-    row("any frame p99 (ms)", each(lambda t: percentile(t.all_delays_ms, 99)), ".1f", True)
-    row("throughput (frames/s)", each(lambda t: t.frames_per_s), ",.0f", False)
-    row("throughput (MB/s)", each(lambda t: t.bytes_per_s / 1e6), ".1f", False)
-    row("memory per subscriber (KB)", each(lambda t: t.memory_per_subscriber / 1000), ".1f", True)
-    losses = "".join(f"{f'{t.missing} / {t.dropped}':>16}" for t in targets)
-    print(f"{'missed / dropped':34}{losses}")
+    row("last frame p50 (ms)", lambda t: percentile(t.last_delays_ms, 50), ".1f", True)
+    row("last frame p99 (ms)", lambda t: percentile(t.last_delays_ms, 99), ".1f", True)
+    row("last frame max (ms)", lambda t: max(t.last_delays_ms, default=float("nan")), ".1f", True)
+    row("any frame p50 (ms)", lambda t: percentile(t.all_delays_ms, 50), ".1f", True)
+    row("any frame p99 (ms)", lambda t: percentile(t.all_delays_ms, 99), ".1f", True)
+    row("throughput (frames/s)", lambda t: t.frames_per_s, ",.0f", False)
+    row("throughput (MB/s)", lambda t: t.bytes_per_s / 1e6, ".1f", False)
+    row("memory per subscriber (KB)", lambda t: t.memory_per_subscriber / 1000, ".1f", True)
+    losses = "".join(f"{f'{t.missing} / {t.dropped}':>22}" for t in targets)
+    print(f"{'frames missed / screens lost':30}{losses}")
     p99 = percentile(ours.last_delays_ms, 99)
     share = ours.frames_per_s / bare.frames_per_s if bare.frames_per_s else float("nan")
     memory = ours.memory_per_subscriber / 1000
@@ -578,6 +623,8 @@ async def drive(args: argparse.Namespace) -> None:
             template.write_text(json.dumps(_template(targets[0].sample)))
             bare = ["bare", "--redis", redis_url, "--template", str(template)]
             targets.append(await measure("bare", bare, args, args.subscribers, board.publish, 1))
+            async with connected("uvicorn floor", ["floor"], args, args.subscribers) as (_, floor):
+                targets.append(floor)
             if args.general:
                 general, first_k = [*server, "--general"], args.updates + args.burst + 1
                 targets.append(
@@ -615,6 +662,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     bare.add_argument("--fd", type=int, required=True)
     bare.add_argument("--redis", required=True)
     bare.add_argument("--template", required=True)
+    floor = roles.add_parser("floor")
+    floor.add_argument("--fd", type=int, required=True)
     screens = roles.add_parser("screens")
     screens.add_argument("--port", type=int, required=True)
     screens.add_argument("--count", type=int, required=True)
@@ -626,6 +675,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_server(args.fd, args.redis, args.data_dir, fanout=not args.general)
     elif args.role == "bare":
         uvloop.run(run_bare(args.fd, args.redis, args.template))
+    elif args.role == "floor":
+        run_floor(args.fd)
     elif args.role == "screens":
         uvloop.run(run_screens(args.port, args.count))
     else:

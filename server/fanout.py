@@ -351,6 +351,9 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
             subscriber,
             partial(_stream, self.schema, plan, self.context, self.root_value),
         )
+        # Strawberry's read loop holds its last message until the next one arrives, and
+        # an idle screen's last message is this one: let its body go now.
+        cast(dict[str, object], message["payload"]).clear()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

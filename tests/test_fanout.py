@@ -73,7 +73,7 @@ def serve(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
-        config = uvicorn.Config(app, log_level="warning", ws_per_message_deflate=False)
+        config = uvicorn.Config(app, log_config=None, ws_per_message_deflate=False)
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         client = async_client(settings.redis_url)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -207,9 +209,15 @@ async def test_sample_queue_reports_redis_down(metrics: Metrics) -> None:
 async def test_sampler_survives_redis_outages_and_logs_once(
     metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = async_client(f"redis://127.0.0.1:{free_port()}/0")
+    # No retries: each sample fails at once, so many samples fail during the test.
+    client = redis.asyncio.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
     task = asyncio.create_task(metrics.sample_queue_forever(client, interval_s=0.01, stale_s=15))
     with caplog.at_level(logging.WARNING, logger="server.metrics"):
+        async with asyncio.timeout(10):
+            while not [r for r in caplog.records if r.name == "server.metrics"]:
+                await asyncio.sleep(0.01)  # polling caplog: logging has no awaitable hook
+        assert value(metrics, "lookalike_redis_up") == 0.0
+        # An observation window, not synchronisation: ~20 more failing samples, no new log.
         await asyncio.sleep(0.2)
         assert not task.done()
         task.cancel()

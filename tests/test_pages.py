@@ -182,10 +182,15 @@ def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) ->
     assert board.evaluate("window.__notReloaded") is True
     expect(board.locator(".celebration")).to_have_count(0, timeout=15_000)
     screenshot(board, "board")
-    # The QR code (drawn by the server) is a real picture, not a broken image.
+
+
+def test_board_shows_the_servers_qr_code(open_page: OpenPage) -> None:
+    board = open_page("/board", viewport=BIG_SCREEN)
+    expect(board.locator(".qr-panel__url")).to_contain_text("/play")
+    # The QR code (drawn by the server) must decode as a picture, not a broken image.
     expect(
         board.locator(".qr-panel__code"), "GET /api/qr.svg must render as an image"
-    ).to_have_class(re.compile(r"\bpicture--loaded\b"))
+    ).to_have_class(re.compile(r"\bpicture--loaded\b"), timeout=15_000)
 
 
 def test_korean_and_english_render_and_switch(open_page: OpenPage) -> None:
@@ -288,7 +293,7 @@ def test_user_content_is_shown_as_text_everywhere(open_page: OpenPage) -> None:
     expect(phone.locator(".result__prompt")).to_have_text(f"“{prompt}”")
 
     board = open_page("/board", viewport=BIG_SCREEN)
-    expect(board.locator(".entry__name", has_text=nickname).first).to_have_text(nickname)
+    expect(board.locator(".latest__name", has_text=nickname).first).to_have_text(nickname)
     admin = open_page("/admin", viewport=LAPTOP)
     expect(admin.locator(".mod-card__name", has_text=nickname).first).to_have_text(nickname)
     screenshot(admin, "admin")

@@ -28,6 +28,8 @@ export function LoginForm({ onLogin }: { onLogin: (password: string) => Promise<
     <form class="panel login" onSubmit={submit}>
       <h2 class="panel__title">{t("admin.login")}</h2>
       <p class="panel__hint">{t("admin.readOnly")}</p>
+      {/* For password managers: the console has one organiser account. */}
+      <input type="text" name="username" autocomplete="username" value="organiser" hidden readOnly />
       <label class="field">
         <span class="field__label">{t("admin.password")}</span>
         <input

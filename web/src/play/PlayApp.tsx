@@ -57,8 +57,14 @@ export function PlayApp() {
 
         {model.phase === "failed" ? (
           <section class="card load-failed" role="alert">
-            <p>{t("load.failed")}</p>
-            {model.loadError ? <p class="note note--error">{errorMessage(model.loadError, t)}</p> : null}
+            {model.loadError?.code === "NOT_FOUND" ? (
+              <p>{t("load.noEvent")}</p>
+            ) : (
+              <>
+                <p>{t("load.failed")}</p>
+                {model.loadError ? <p class="note note--error">{errorMessage(model.loadError, t)}</p> : null}
+              </>
+            )}
             <button class="button button--primary" type="button" onClick={model.retryLoad}>
               {t("load.retry")}
             </button>
