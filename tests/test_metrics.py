@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from server import keys
 from server.connection import async_client, free_port
