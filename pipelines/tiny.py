@@ -120,7 +120,7 @@ def _publish(build: Path, models_dir: Path) -> None:
 
 
 def _save_generator(path: Path) -> None:
-    tokenizer = _tokenizer(path.parent / "tokenizer-src")
+    tokenizer = byte_level_tokenizer(path.parent / "tokenizer-src")
     torch.manual_seed(_SEED)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
@@ -172,7 +172,7 @@ def _save_generator(path: Path) -> None:
     pipeline.save_pretrained(path)
 
 
-def _tokenizer(source: Path) -> CLIPTokenizer:
+def byte_level_tokenizer(source: Path) -> CLIPTokenizer:
     """A byte-level CLIP tokenizer made from scratch: no hub download needed.
 
     Every byte and its end-of-word variant is in the vocabulary, so any prompt (Korean

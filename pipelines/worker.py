@@ -15,8 +15,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio
 import torch
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # a job that killed this many workers is failed, not retried forever
 
-__all__ = ["Taken", "Worker", "ensure_group", "seed_for"]
+__all__ = ["Drawing", "Taken", "Worker", "ensure_group", "seed_for"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,14 @@ class Taken:
     entry_id: str
     job: Job | None
     deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A drawn and scored picture on its way from the GPU to the image store."""
+
+    picture: torch.Tensor  # (3, H, W) float in [0, 1], on the CPU
+    score: float
 
 
 class Worker:
@@ -72,6 +82,8 @@ class Worker:
         self._targets: dict[str, torch.Tensor] = {}
         self.jobs_done = 0
         self.ready = asyncio.Event()  # set once the first heartbeat is recorded
+        # The previous batch being encoded and published while the GPU draws the next.
+        self._finishing: asyncio.Task[None] | None = None
 
     @classmethod
     def load(cls, settings: Settings, client: redis.asyncio.Redis) -> Worker:
@@ -84,9 +96,11 @@ class Worker:
         return worker
 
     def warm_up(self) -> None:
-        """One full-size batch before the worker reports ready: first calls are slow."""
-        images = self.generator(["warm-up"], [0])
-        self.scorer.embed_images(images)
+        """Run every batch shape once before the worker reports ready: first calls are
+        slow, and compiled models compile (and capture CUDA graphs) on first use."""
+        for size in self.generator.warm_up_sizes(self.settings.batch_size):
+            images = self.generator(["warm-up"] * size, list(range(size)))
+            self.scorer.embed_images(images)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take, run and publish batches until ``stop`` is set; outlive Redis outages."""
@@ -117,6 +131,8 @@ class Worker:
                     log.info("redis reachable again")
                     backoff = 0.0
         finally:
+            with contextlib.suppress(*RETRY_ON):
+                await self._drain()  # the last batch's results go out before we stop
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -124,20 +140,43 @@ class Worker:
                 await self.redis.zrem(keys.WORKERS, self.name)
 
     async def _turn(self) -> None:
+        """One batch through the GPU; its encoding and publishing overlap the next one."""
         taken = await self.take()
-        if taken:
-            await self.mark_started(taken)
-            began = time.time()
-            results = await asyncio.to_thread(self.run_batch, taken)
-            finished = time.time()
-            await self.store.record_job_seconds((finished - began) / len(taken))
-            await self.publish(taken, results)
-            METRICS.observe_batch(
-                [t.entry_id for t in taken],
-                started=began,
-                finished=finished,
-                failed=sum(isinstance(r, Failure) for r in results),
-            )
+        if not taken:
+            await self._drain()
+            return
+        await self.mark_started(taken)
+        began = time.time()
+        drawn = await asyncio.to_thread(self.draw_batch, taken)
+        drew = time.time()
+        # Results go out in order, and a failed publish surfaces here, in the next turn.
+        await self._drain()
+        self._finishing = asyncio.create_task(self._finish(taken, drawn, began, drew))
+
+    async def _finish(
+        self,
+        taken: Sequence[Taken],
+        drawn: Mapping[str, Drawing | Failure],
+        began: float,
+        drew: float,
+    ) -> None:
+        results = await asyncio.to_thread(self.store_batch, taken, drawn)
+        finished = time.time()
+        # ETAs come from GPU time per job: encoding overlaps the next batch.
+        await self.store.record_job_seconds((drew - began) / len(taken))
+        await self.publish(taken, results)
+        METRICS.observe_batch(
+            [t.entry_id for t in taken],
+            started=began,
+            finished=finished,
+            failed=sum(isinstance(r, Failure) for r in results),
+        )
+
+    async def _drain(self) -> None:
+        """Wait for the batch being published; raise what publishing raised."""
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            await finishing
 
     # ------------------------------------------------------------------ take
     async def take(self) -> list[Taken]:
@@ -196,35 +235,55 @@ class Worker:
 
     # ------------------------------------------------------------------- run
     def run_batch(self, taken: Sequence[Taken]) -> list[Result | Failure]:
-        """Draw and score a batch (blocking; runs in a thread). One result per entry."""
+        """Draw, score and store a batch (blocking; runs in a thread). One result per entry."""
+        return self.store_batch(taken, self.draw_batch(taken))
+
+    def draw_batch(self, taken: Sequence[Taken]) -> dict[str, Drawing | Failure]:
+        """The GPU half: draw and score the batch; pictures come back on the CPU."""
         jobs = [t.job for t in taken if t.job is not None and t.deliveries <= MAX_DELIVERIES]
         try:
-            done: dict[str, Result | Failure] = {
-                r.submission_id: r for r in self._draw_and_score(jobs)
-            }
+            return dict(zip([j.submission_id for j in jobs], self._draw(jobs), strict=True))
         except Exception:
             # One bad job must not fail its batch-mates: retry them one by one.
             log.exception("batch of %d failed; retrying one at a time", len(jobs))
-            done = {}
-            for job in jobs:
-                done[job.submission_id] = self._draw_one_safely(job)
+            return {job.submission_id: self._draw_one_safely(job) for job in jobs}
+
+    def store_batch(
+        self, taken: Sequence[Taken], drawn: Mapping[str, Drawing | Failure]
+    ) -> list[Result | Failure]:
+        """The CPU half: encode the pictures as WebP, in parallel, and store them."""
+        done: dict[str, Result | Failure] = {
+            sid: d for sid, d in drawn.items() if isinstance(d, Failure)
+        }
+        drawings = {sid: d for sid, d in drawn.items() if isinstance(d, Drawing)}
+        try:
+            done.update(self._store(drawings))
+        except Exception as exc:  # a full disk, say: fail the jobs, keep the worker
+            log.exception("storing %d pictures failed", len(drawings))
+            done.update({sid: Failure(sid, f"{type(exc).__name__}: {exc}") for sid in drawings})
         return [self._outcome(t, done) for t in taken]
 
-    def _outcome(self, taken: Taken, done: dict[str, Result | Failure]) -> Result | Failure:
+    def _outcome(self, taken: Taken, done: Mapping[str, Result | Failure]) -> Result | Failure:
         if taken.job is None:
             return Failure(submission_id="", reason="unreadable job")
         if taken.job.submission_id in done:
             return done[taken.job.submission_id]
         return Failure(taken.job.submission_id, f"gave up after {taken.deliveries} attempts")
 
-    def _draw_one_safely(self, job: Job) -> Result | Failure:
+    def _draw_one_safely(self, job: Job) -> Drawing | Failure:
         try:
-            return self._draw_and_score([job])[0]
+            return self._draw([job])[0]
         except Exception as exc:
             log.exception("job %s failed", job.submission_id)
             return Failure(job.submission_id, f"{type(exc).__name__}: {exc}")
 
     def _draw_and_score(self, jobs: Sequence[Job]) -> list[Result]:
+        """Draw, score and store ``jobs`` in one go (raises on any failure)."""
+        ids = [j.submission_id for j in jobs]
+        stored = self._store(dict(zip(ids, self._draw(jobs), strict=True)))
+        return [cast(Result, stored[sid]) for sid in ids]
+
+    def _draw(self, jobs: Sequence[Job]) -> list[Drawing]:
         if not jobs:
             return []
         # 1. Draw every prompt of the batch in one pipeline call.
@@ -233,12 +292,21 @@ class Worker:
         embeddings = self.scorer.embed_images(images)
         targets = torch.stack([self._target(j.target_key) for j in jobs]).to(embeddings)
         scores = (embeddings * targets).sum(dim=-1).clamp(0.0, 1.0).tolist()
-        # 3. Store the drawings as WebP, content-addressed.
-        keys_ = [self.images.put(encode_webp(image)) for image in images.float().cpu()]
-        return [
-            Result(job.submission_id, key, float(score), self.version)
-            for job, key, score in zip(jobs, keys_, scores, strict=True)
-        ]
+        # 3. One copy of the whole batch to the CPU, for the encoders.
+        pictures = images.float().cpu()
+        return [Drawing(p, float(score)) for p, score in zip(pictures, scores, strict=True)]
+
+    def _store(self, drawings: Mapping[str, Drawing]) -> dict[str, Result | Failure]:
+        """Encode as WebP (Pillow lets go of the GIL, so threads run in parallel)."""
+        ids = list(drawings)
+        threads = max(1, min(self.settings.encode_threads, len(ids)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="webp") as encoders:
+            webps = encoders.map(lambda sid: encode_webp(drawings[sid].picture), ids)
+            keys_ = [self.images.put(webp) for webp in webps]
+        return {
+            sid: Result(sid, key, drawings[sid].score, self.version)
+            for sid, key in zip(ids, keys_, strict=True)
+        }
 
     def _target(self, target_key: str) -> torch.Tensor:
         if target_key not in self._targets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -122,6 +123,10 @@ async def config(request: Request) -> Response:
                 "challengeUrl": "/api/captcha/challenge",
             },
             "playUrl": public_url(request) + "/play",
+            "limits": {
+                "promptMaxChars": settings.prompt_max_chars,
+                "nicknameMaxChars": settings.nickname_max_chars,
+            },
         }
     )
 
@@ -136,7 +141,10 @@ async def captcha_challenge(request: Request) -> Response:
 async def qr_code(request: Request) -> Response:
     """SVG QR code of the play page, for the big screen."""
     qr = segno.make(public_url(request) + "/play", error="m")
-    svg = qr.svg_inline(scale=10, border=2, dark="#111", light="#fff")
+    buffer = io.BytesIO()
+    # A standalone SVG document (with xmlns), so browsers show it in an <img>.
+    qr.save(buffer, kind="svg", scale=10, border=2, dark="#111", light="#fff")
+    svg = buffer.getvalue()
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 

@@ -119,6 +119,9 @@ def run_all(settings: Settings) -> int:
     with redis_for(settings.redis_url, settings.data_dir) as url:
         env = {**os.environ, f"{PREFIX}REDIS_URL": url}
         worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit
+        # lets the cleanup below stop the worker and the embedded Redis too.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             if not _worker_ready(url, worker):
                 return worker.returncode or 1
@@ -129,6 +132,10 @@ def run_all(settings: Settings) -> int:
                 worker.wait(timeout=20)
             if worker.poll() is None:
                 worker.kill()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _worker_ready(url: str, worker: subprocess.Popen[bytes]) -> bool:

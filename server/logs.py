@@ -55,7 +55,14 @@ _URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _BLANK_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", None, None)
-_RECORD_ATTRS = frozenset(vars(_BLANK_RECORD)) | {"message", "asctime", "request_id", "taskName"}
+# uvicorn adds `color_message` (the message with terminal colours) to its records.
+_RECORD_ATTRS = frozenset(vars(_BLANK_RECORD)) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+    "color_message",
+}
 
 _OWN_HANDLER = "_lookalike_handler"
 

@@ -19,6 +19,7 @@ PREFIX = "LOOKALIKE_"
 
 Mode = Literal["development", "production"]
 ModelsMode = Literal["real", "tiny"]
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
 CaptchaProvider = Literal["altcha", "turnstile", "hcaptcha", "recaptcha", "off"]
 
 
@@ -124,6 +125,18 @@ class Settings:
     leaderboard_fanout: bool = True
     # A leaderboard screen with more unsent bytes than this is dropped (it reconnects).
     ws_send_buffer_max_bytes: int = 256 * 1024
+    # GPU levers (pipelines/generator.py); on a CPU only padding and compile apply.
+    # torch.compile of the UNet and VAE decoder: off, default, reduce-overhead (adds CUDA
+    # graphs) or max-autotune. Compiling takes minutes; the worker does it before ready.
+    compile: CompileMode = "off"
+    # With compile on, batches are padded to the next of these sizes (static shapes: one
+    # compiled graph per size, all built during warm-up).
+    batch_pad_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    channels_last: bool = True  # NHWC convolutions on CUDA
+    # A tiny autoencoder for decoding (e.g. madebyollin/taesd): much faster than the full
+    # VAE decoder, slightly different pictures (the model version records it).
+    taesd_model: str = ""
+    encode_threads: int = 8  # WebP encoders per worker, overlapping the next GPU batch
 
     @property
     def production(self) -> bool:
@@ -202,7 +215,10 @@ def _parse(name: str, raw: str, hint: Any) -> Any:
                 raise ValueError(f"expected one of {', '.join(allowed)}")
             return raw
         if origin is tuple:
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
+            parts = [part.strip() for part in raw.split(",") if part.strip()]
+            if typing.get_args(hint)[:1] == (int,):
+                return tuple(int(part) for part in parts)
+            return tuple(parts)
         if origin in (typing.Union, types.UnionType):
             return raw
     except ValueError as exc:

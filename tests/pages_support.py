@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -172,18 +173,34 @@ def running_site(data_dir: Path, *, timeout: float = 240.0, **settings: str) -> 
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Its own process group, so its worker and embedded Redis can be stopped too.
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, process, log, timeout)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM `lookalike up`, then whatever it left in its process group; SIGKILL last."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    group = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace / 2
+        while time.monotonic() < deadline:
+            os.killpg(group, 0)  # raises ProcessLookupError once the group is empty
+            # Waiting for grandchildren we cannot wait() on: poll until they are gone.
+            time.sleep(0.1)
+        os.killpg(group, signal.SIGKILL)
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

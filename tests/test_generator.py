@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -145,3 +146,46 @@ def test_load_image_converts_to_rgb(tmp_path: Path) -> None:
     PIL.Image.new("L", (5, 4), color=128).save(path)
     image = load_image(path)
     assert (image.mode, image.size) == ("RGB", (5, 4))
+
+
+def test_compiled_batches_are_padded_to_static_sizes(
+    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Compiling is a GPU's business and takes minutes; the padding around it is ours.
+    monkeypatch.setattr(torch, "compile", lambda module, **_: module)
+    settings = model_settings(make_settings(compile="default", batch_pad_sizes=(1, 4)))
+    padded = Generator.load(settings)
+    plain = Generator.load(dataclasses.replace(settings, compile="off"))
+    assert [padded.padded_size(n) for n in (1, 2, 4, 5)] == [1, 4, 4, 5]
+    assert padded.warm_up_sizes(4) == [1, 4] and plain.warm_up_sizes(4) == [1]
+    images = padded(["a duck", "a swan"], [1, 2])
+    assert images.shape == (2, 3, 64, 64)
+    torch.testing.assert_close(images, plain(["a duck", "a swan"], [1, 2]), atol=1e-4, rtol=0)
+
+
+def test_a_tiny_autoencoder_decodes_when_configured(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    # Halves the resolution once, like the tiny pipeline's own VAE.
+    AutoencoderTiny(
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+    ).save_pretrained(tmp_path / "taesd")
+    settings = model_settings(make_settings(taesd_model=str(tmp_path / "taesd")))
+    generator = Generator.load(settings)
+    images = generator(["a duck", "a swan"], [1, 2])
+    assert images.shape == (2, 3, 64, 64) and 0.0 <= images.min() <= images.max() <= 1.0
+    assert generator.version.endswith("decoder=taesd")
+
+
+def test_a_missing_tiny_autoencoder_is_unavailable(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    settings = model_settings(make_settings(taesd_model=str(tmp_path / "nothing-here")))
+    with pytest.raises(ModelUnavailable, match="LOOKALIKE_TAESD_MODEL"):
+        Generator.load(settings)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 
+from pipelines.messages import Failure
 from pipelines.seeds import seed_for
 from pipelines.worker import Worker, ensure_group
 from server import dedup, keys
@@ -137,3 +138,22 @@ async def test_same_prompt_and_seed_draw_the_same_picture(
     )
     assert first[0].image_key == second[0].image_key
     assert first[0].score == pytest.approx(second[0].score, abs=1e-5)
+
+
+async def test_a_picture_that_cannot_be_stored_fails_its_job_not_the_worker(
+    aredis: redis.asyncio.Redis,
+    settings: Settings,
+    event: EventRecord,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (record,) = await submit_many(aredis, event, 1)
+    await ensure_group(aredis)
+    worker = await asyncio.to_thread(Worker.load, settings, aredis)
+    taken = await worker.take()
+
+    def full_disk(data: bytes) -> str:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(worker.images, "put", full_disk)
+    (outcome,) = await asyncio.to_thread(worker.run_batch, taken)
+    assert outcome == Failure(record.id, "OSError: No space left on device")

@@ -1,0 +1,389 @@
+"""The GPU worker: drawings generated and scored per second, batch sizes 1 to 32.
+
+    python -m benchmarks.gpu                          # on a CUDA GPU: real-size models
+    python -m benchmarks.gpu --compile reduce-overhead --taesd
+    python -m benchmarks.gpu --quick                  # batch sizes 1, 2, 4; few rounds
+
+On a CUDA GPU the models are the default generator and scorer at full size: SD-Turbo's
+UNet, VAE and text encoder built from their configs (``benchmarks/sd_turbo.json``) and
+open_clip's ViT-B-32, all with random weights (speed does not depend on the weights), in
+bfloat16, 512x512, one step, through the same ``Generator.prepare`` levers production
+uses. Without a GPU it runs the tiny test models on the CPU and says so: those figures
+only show that the harness works.
+
+Per batch size, all in the same run:
+
+- bare: back-to-back ``generator(...)`` + ``scorer.embed_images(...)``, the pipeline alone;
+- run_batch: the worker's blocking batch call (draw, score, encode WebP, store);
+- worker: the worker's own loop end to end through Redis (take, mark started, draw and
+  score, then encode and publish while the next batch draws), jobs queued beforehand;
+- GPU busy: the share of time a kernel was running (``nvidia-smi``), during the worker.
+
+The baseline is the original event's design: one request at a time, the picture sent as
+a PNG to a separate scorer that decodes it and embeds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+import torch
+
+from benchmarks.harness import embedded_redis, machine
+from pipelines.generator import Generator
+from pipelines.images import to_pil
+from pipelines.messages import Job
+from pipelines.models import model_settings
+from pipelines.scorer import Scorer
+from pipelines.worker import Taken, Worker
+from server.settings import Settings
+
+CONFIGS = Path(__file__).with_name("sd_turbo.json")
+PROMPTS = ["a yellow duck on a pond", "a white swan at dusk", "오리와 백조", "a duck in a hat"]
+
+
+@dataclass
+class Row:
+    """The figures of one batch size."""
+
+    batch: int
+    bare: float = float("nan")  # images per second
+    run_batch: float = float("nan")
+    worker: float = float("nan")
+    busy: float = float("nan")  # share of the worker phase with a kernel running
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Generator, Scorer]:
+    """Real-size models with random weights on a GPU; the tiny models on a CPU."""
+    base = Settings.from_env(
+        {},
+        data_dir=data_dir,
+        compile=args.compile,
+        captcha_provider="off",
+        encode_threads=args.encode_threads,
+    )
+    if not torch.cuda.is_available():
+        settings = model_settings(dataclasses.replace(base, models="tiny", device="cpu"))
+        return settings, Generator.load(settings), Scorer.load(settings)
+    settings = dataclasses.replace(
+        base, device="cuda", dtype="bfloat16", generator_size=512, generator_steps=1
+    )
+    configs = json.loads(CONFIGS.read_text())
+    if args.taesd:
+        settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(configs, data_dir)))
+    generator = Generator.prepare(_random_sd_turbo(configs, data_dir), settings)
+    scorer = _random_clip(settings)
+    return settings, generator, scorer
+
+
+def _random_sd_turbo(configs: dict[str, Any], data_dir: Path) -> Any:
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from pipelines.tiny import byte_level_tokenizer
+
+    torch.manual_seed(0)
+    with torch.device("cuda"):  # initialise on the GPU: seconds instead of minutes
+        unet = UNet2DConditionModel(**configs["unet"]).to(torch.bfloat16)
+        vae = AutoencoderKL(**configs["vae"]).to(torch.bfloat16)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+        text_encoder = text_encoder.to(torch.bfloat16)
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        # Same sequence length (77) as CLIP's tokenizer, so the same cost.
+        tokenizer=byte_level_tokenizer(data_dir / "tokenizer"),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(**configs["scheduler"]),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def _random_taesd(configs: dict[str, Any], data_dir: Path) -> Path:
+    from diffusers import AutoencoderTiny
+
+    path = data_dir / "taesd"
+    AutoencoderTiny(**configs["taesd"]).save_pretrained(path)
+    return path
+
+
+def _random_clip(settings: Settings) -> Scorer:
+    import open_clip
+
+    device = torch.device(settings.device)
+    model = open_clip.create_model(settings.scorer_model, pretrained=None, device=device)
+    return Scorer(model.eval(), settings, device)
+
+
+# ---------------------------------------------------------------------------- phases
+
+
+def prompts_for(count: int, offset: int = 0) -> tuple[list[str], list[int]]:
+    prompts = [f"{PROMPTS[(offset + i) % len(PROMPTS)]} #{offset + i}" for i in range(count)]
+    return prompts, [offset + i for i in range(count)]
+
+
+def synchronise() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def bare_rate(generator: Generator, scorer: Scorer, batch: int, rounds: int) -> float:
+    """Images per second of the pipeline alone, back to back."""
+    prompts, seeds = prompts_for(batch)
+    scorer.embed_images(generator(prompts, seeds)).cpu()  # this shape's first call
+    began = time.perf_counter()
+    for n in range(rounds):
+        prompts, seeds = prompts_for(batch, n * batch)
+        scorer.embed_images(generator(prompts, seeds)).cpu()
+    return batch * rounds / (time.perf_counter() - began)
+
+
+def run_batch_rate(worker: Worker, target_key: str, batch: int, rounds: int) -> float:
+    """Images per second of ``Worker.run_batch``: draw, score, encode, store; no Redis."""
+
+    def taken(offset: int) -> list[Taken]:
+        prompts, seeds = prompts_for(batch, offset)
+        return [
+            Taken("0-0", Job(f"s{offset + i}", "e", p, s, target_key))
+            for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))
+        ]
+
+    worker.run_batch(taken(0))
+    began = time.perf_counter()
+    for n in range(rounds):
+        worker.run_batch(taken(n * batch))
+    return batch * rounds / (time.perf_counter() - began)
+
+
+async def worker_rate(
+    worker: Worker, event_id: str, batch: int, rounds: int
+) -> tuple[float, float]:
+    """Images per second through the worker's loop, and the GPU busy share meanwhile."""
+    from pipelines.seeds import seed_for
+    from server import dedup
+
+    store = worker.store
+    event = await store.event(event_id)
+    total = batch * rounds
+    for i in range(total):  # queued before the clock starts: the worker never waits
+        name = f"b{batch}-{i}"
+        joined = await store.join(event_id, name, dedup.nickname_key(name))
+        assert joined is not None
+        prompt = f"{PROMPTS[i % len(PROMPTS)]} {name}"
+        await store.submit(
+            event=event,
+            participant=joined[0],
+            prompt=prompt,
+            normalised=prompt,
+            prompt_key=dedup.prompt_key(prompt),
+            seed=seed_for(prompt),
+        )
+    done_before = worker.jobs_done
+    stop = asyncio.Event()
+    with busy_sampler() as busy:
+        began = time.perf_counter()
+        running = asyncio.create_task(worker.run(stop))
+        while worker.jobs_done - done_before < total:
+            await asyncio.sleep(0.005)  # watching a counter, not synchronising
+        elapsed = time.perf_counter() - began
+        stop.set()
+        await running
+    return total / elapsed, busy()
+
+
+def original_rate(generator: Generator, scorer: Scorer, target: torch.Tensor, count: int) -> float:
+    """The original event's design: one prompt at a time; the picture goes as a PNG to a
+    separate scorer, which decodes it and embeds it."""
+
+    def separate_scorer(png: bytes) -> float:
+        picture = PIL.Image.open(io.BytesIO(png)).convert("RGB")
+        return float(scorer.embed_pil(picture) @ target)
+
+    def one(offset: int) -> float:
+        prompts, seeds = prompts_for(1, offset)
+        buffer = io.BytesIO()
+        to_pil(generator(prompts, seeds)[0]).save(buffer, format="PNG")
+        return separate_scorer(buffer.getvalue())
+
+    one(0)
+    began = time.perf_counter()
+    for n in range(count):
+        one(n + 1)
+    return count / (time.perf_counter() - began)
+
+
+@contextlib.contextmanager
+def busy_sampler() -> Iterator[Callable[[], float]]:
+    """The mean of ``nvidia-smi``'s GPU utilisation (share of time a kernel ran)."""
+    if not torch.cuda.is_available() or shutil.which("nvidia-smi") is None:
+        yield lambda: float("nan")
+        return
+    index = torch.cuda.current_device()
+    query = ["nvidia-smi", "-i", str(index), "--query-gpu=utilization.gpu"]
+    process = subprocess.Popen(
+        [*query, "--format=csv,noheader,nounits", "-lms", "100"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    samples: list[float] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with contextlib.suppress(ValueError):
+                samples.append(float(line.strip()) / 100)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield lambda: sum(samples) / len(samples) if samples else float("nan")
+    finally:
+        process.terminate()
+        process.wait()
+        reader.join(timeout=5)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
+    from server.connection import async_client
+    from server.demo import target_webp
+    from server.images import ImageStore
+
+    with tempfile.TemporaryDirectory() as directory, embedded_redis() as redis_url:
+        data_dir = Path(directory)
+        settings, generator, scorer = build_models(args, data_dir)
+        target_key = ImageStore(settings.images_dir).put(target_webp(256))
+        event_id = await _event(redis_url, target_key)
+        rows = []
+        client = async_client(redis_url)
+        try:
+            for batch in args.batches:
+                tuned = dataclasses.replace(settings, batch_size=batch, batch_wait_ms=5)
+                worker = Worker(tuned, client, generator, scorer, name=f"bench-{batch}")
+                worker.warm_up()
+                row = Row(batch)
+                row.bare = bare_rate(generator, scorer, batch, args.rounds)
+                row.run_batch = run_batch_rate(worker, target_key, batch, args.rounds)
+                row.worker, row.busy = await worker_rate(worker, event_id, batch, args.rounds)
+                rows.append(row)
+                print(
+                    f"  batch {batch}: {row.worker:.1f} img/s through the worker", file=sys.stderr
+                )
+        finally:
+            await client.aclose()
+        target = scorer.embed_pil(PIL.Image.open(settings.images_dir / f"{target_key}.webp"))
+        original = original_rate(generator, scorer, target, args.originals)
+    return describe(settings, generator), rows, original
+
+
+async def _event(redis_url: str, target_key: str) -> str:
+    from server.connection import async_client
+    from server.store import Store
+
+    client = async_client(redis_url)
+    try:
+        return await Store(client).create_event("GPU benchmark", target_key)
+    finally:
+        await client.aclose()
+
+
+def describe(settings: Settings, generator: Generator) -> str:
+    if not torch.cuda.is_available():
+        return (
+            "NO CUDA GPU: the tiny test models on the CPU; these figures only show that the "
+            "harness works, the GPU figures are recorded where a GPU is available"
+        )
+    name = torch.cuda.get_device_name()
+    levers = f"compile={settings.compile} channels_last={settings.channels_last}"
+    return f"{name}: {generator.version}; {levers}; SDPA attention"
+
+
+def report(args: argparse.Namespace, setup: str, rows: list[Row], original: float) -> None:
+    print(f"\nGPU worker: {setup}")
+    print(f"machine: {machine()}")
+    print(
+        f"{'batch':>5}{'bare img/s':>12}{'run_batch':>11}{'overhead':>10}"
+        f"{'worker img/s':>14}{'overhead':>10}{'GPU busy':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r.batch:>5}{r.bare:>12.1f}{r.run_batch:>11.1f}{r.bare / r.run_batch - 1:>10.1%}"
+            f"{r.worker:>14.1f}{r.bare / r.worker - 1:>10.1%}"
+            f"{'n/a' if r.busy != r.busy else f'{r.busy:.0%}':>10}"
+        )
+    best = max(rows, key=lambda r: r.worker)
+    print(
+        f"original design (one at a time, PNG to a separate scorer): {original:.1f} img/s; "
+        f"ours at batch {best.batch}: {best.worker:.1f} img/s = {best.worker / original:.1f}x "
+        "(goal >= 5x)"
+    )
+    overhead = best.bare / best.worker - 1
+    print(
+        f"goals: worker overhead at batch {best.batch} {overhead:.1%} <= 5%: "
+        f"{'met' if overhead <= 0.05 else 'NOT met'}; "
+        + (
+            f"{best.worker:.0f} drawings scored/s end to end >= 100: "
+            f"{'met' if best.worker >= 100 else 'NOT met'}"
+            if torch.cuda.is_available()
+            else ">= 100 drawings/s on an H100/H200: not measured (no GPU)"
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument(
+        "--batches",
+        type=lambda text: [int(b) for b in text.split(",")],
+        default=[1, 2, 4, 8, 16, 32],
+        help="comma-separated batch sizes",
+    )
+    parser.add_argument("--rounds", type=int, default=8, help="batches timed per figure")
+    parser.add_argument("--originals", type=int, default=32, help="images, original design")
+    parser.add_argument(
+        "--compile",
+        default="off",
+        choices=["off", "default", "reduce-overhead", "max-autotune"],
+        help="torch.compile mode (reduce-overhead adds CUDA graphs)",
+    )
+    parser.add_argument("--taesd", action="store_true", help="decode with a tiny autoencoder")
+    parser.add_argument("--encode-threads", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="a small run, for tests")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.rounds, args.originals = [1, 2, 4], 2, 4
+    setup, rows, original = asyncio.run(drive(args))
+    report(args, setup, rows, original)
+
+
+if __name__ == "__main__":
+    main()
