@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SHARED_FIELDS = frozenset({"leaderboard"})  # public, caller-independent subscriptions
+SHARED_FIELDS = frozenset({"leaderboard"})  # subscriptions that many screens ask for alike
 TRANSPORT_SCOPE_KEY = "lookalike.transport"  # where GraphQLView leaves uvicorn's transport
 MAX_SHARED_QUERY_CHARS = 4096  # longer documents are not screens; the general path is fine
 YIELD_EVERY = 1000  # writes between yields to the event loop during one broadcast
@@ -149,7 +149,7 @@ class Subscriber:
         if not self.open():
             return False
         if self.transport.get_write_buffer_size() > limit:
-            log.info("dropping a leaderboard subscriber %d bytes behind", limit)
+            log.info("dropping a leaderboard subscriber more than %d bytes behind", limit)
             self.transport.abort()
             return False
         size = len(self.prefix) + len(body)
@@ -221,10 +221,12 @@ class Channel:
         limit = self.fanout.limit
         gone: list[Subscriber] = []
         for count, subscriber in enumerate(list(self.subscribers), 1):
-            if not subscriber.deliver(body, limit):
-                gone.append(subscriber)
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the loop breathe during a long broadcast
+            if subscriber not in self.subscribers:
+                continue  # completed while we were yielding: nothing after "complete"
+            if not subscriber.deliver(body, limit):
+                gone.append(subscriber)
         for subscriber in gone:
             self.subscribers.pop(subscriber, None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -79,6 +80,34 @@ class ErrorCodes(SchemaExtension):
             label_errors(self.execution_context.pre_execution_errors)
 
 
+class CachedParsing(ParserCache):
+    """Strawberry's parser cache, except that a document which does not parse is left to
+    strawberry's own parser, which reports the syntax error as a parse error (raised from
+    an extension hook, it would bypass :class:`ErrorCodes` and arrive unlabelled)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            # A syntax error here is raised again, and reported, by strawberry's parse.
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = self.cached_parse_document(
+                    context.query, **context.parse_options
+                )
+        yield
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, handing each request its own list of the errors."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        errors = self.cached_validate_document(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        context.pre_execution_errors = list(errors) if errors is not None else None
+        yield
+
+
 def make_schema(settings: Settings) -> strawberry.Schema:
     """The schema with our hardening (depth, aliases, tokens) and error codes.
 
@@ -96,9 +125,9 @@ def make_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedParsing(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedValidation(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
@@ -134,9 +163,18 @@ class GraphQLView(GraphQL[Context, None]):
             Fanout(settings.ws_send_buffer_max_bytes) if settings.leaderboard_fanout else None
         )
 
+        self._said_no_transport = False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and self.fanout is not None:
-            scope[TRANSPORT_SCOPE_KEY] = transport_of(receive)
+            transport = transport_of(receive)
+            if transport is None and not self._said_no_transport:
+                self._said_no_transport = True
+                log.warning(
+                    "leaderboard fan-out is off: the server does not expose its transport "
+                    "(it needs uvicorn, and no middleware wrapping `receive`)"
+                )
+            scope[TRANSPORT_SCOPE_KEY] = transport
         await super().__call__(scope, receive, send)
 
     async def get_context(

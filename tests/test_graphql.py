@@ -1,0 +1,110 @@
+"""GraphQL and WebSocket hardening: each limit answers with a clear error or close code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.client import GraphQLErrors, gql, ws_connect
+
+pytestmark = pytest.mark.timeout(60)
+
+PROTOCOL = [websockets.Subprotocol("graphql-transport-ws")]
+INIT = json.dumps({"type": "connection_init", "payload": {}})
+
+
+@pytest.fixture
+async def app(live: Any) -> AsyncIterator[Any]:
+    async with live(worker=False) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:
+        yield client
+
+
+async def closed_with(ws: websockets.ClientConnection) -> int | None:
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(15):
+            while True:
+                await ws.recv()
+    return ws.close_code
+
+
+async def test_a_socket_that_never_initialises_is_closed(app: Any) -> None:
+    async with websockets.connect(app.ws_url, subprotocols=PROTOCOL) as ws:
+        assert await closed_with(ws) == 4408
+
+
+async def test_subscriptions_per_connection_are_capped(app: Any) -> None:
+    async with websockets.connect(app.ws_url, subprotocols=PROTOCOL) as ws:
+        await ws.send(INIT)
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        board = "subscription { leaderboard { lastUpdatedAt } }"
+        for op in range(9):
+            await ws.send(
+                json.dumps({"id": str(op), "type": "subscribe", "payload": {"query": board}})
+            )
+        refused = None
+        async with asyncio.timeout(15):
+            while refused is None:
+                message = json.loads(await ws.recv())
+                if message["type"] == "error":
+                    refused = message
+        assert refused["id"] == "8"
+        assert "limit" in refused["payload"][0]["message"].lower()
+
+
+async def test_a_page_on_another_origin_cannot_open_the_socket(app: Any) -> None:
+    with pytest.raises(websockets.InvalidStatus) as caught:
+        async with websockets.connect(
+            app.ws_url, subprotocols=PROTOCOL, origin=websockets.Origin("https://evil.example")
+        ):
+            pass
+    assert caught.value.response.status_code == 403
+    same = websockets.Origin(app.base_url)
+    async with ws_connect(app.ws_url, origin=same) as ws:
+        assert (await ws.execute("{ event { status } }"))["event"]["status"] == "OPEN"
+
+
+async def test_deep_and_wide_queries_are_refused(http: httpx.AsyncClient) -> None:
+    deep = "{ me { submissions { id } } " + "}"
+    assert "me" in await gql(http, deep)  # fine
+    nested = "{ " + "me { " * 12 + "id" + " }" * 12 + " }"
+    with pytest.raises(GraphQLErrors) as caught:
+        await gql(http, nested)
+    assert caught.value.code == "GRAPHQL_VALIDATION_FAILED"
+    aliases = "{ " + " ".join(f"a{i}: event {{ id }}" for i in range(20)) + " }"
+    with pytest.raises(GraphQLErrors) as caught:
+        await gql(http, aliases)
+    assert caught.value.code == "GRAPHQL_VALIDATION_FAILED"
+    assert "alias" in caught.value.errors[0]["message"].lower()
+
+
+async def test_introspection_is_off_outside_development(http: httpx.AsyncClient) -> None:
+    with pytest.raises(GraphQLErrors) as caught:
+        await gql(http, "{ __schema { types { name } } }")
+    assert caught.value.code == "GRAPHQL_VALIDATION_FAILED"
+    ide = await http.get("/graphql", headers={"accept": "text/html"})
+    assert ide.status_code >= 400 or "graphiql" not in ide.text.lower()
+
+
+async def test_limits_apply_over_the_websocket_too(app: Any) -> None:
+    submit = "mutation($p: String!) { submitPrompt(prompt: $p) { id status } }"
+    async with ws_connect(app.ws_url) as anonymous:
+        token = (await anonymous.execute('mutation { join(nickname: "ws") { token } }'))["join"][
+            "token"
+        ]
+    async with ws_connect(app.ws_url, {"token": token}) as ws:
+        assert (await ws.execute(submit, {"p": "a duck"}))["submitPrompt"]["status"] == "QUEUED"
+        with pytest.raises(GraphQLErrors) as caught:
+            await ws.execute(submit, {"p": "another duck"})
+    assert caught.value.code == "IN_FLIGHT"
