@@ -90,12 +90,13 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
     configs = json.loads(CONFIGS.read_text())
     if args.taesd:
         settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(configs, data_dir)))
-    generator = Generator.prepare(_random_sd_turbo(configs, data_dir), settings)
+    pipeline = _random_sd_turbo(configs, data_dir, torch.device("cuda"))
+    generator = Generator.prepare(pipeline, settings)
     scorer = _random_clip(settings)
     return settings, generator, scorer
 
 
-def _random_sd_turbo(configs: dict[str, Any], data_dir: Path) -> Any:
+def _random_sd_turbo(configs: dict[str, Any], data_dir: Path, device: torch.device) -> Any:
     from diffusers import (
         AutoencoderKL,
         EulerDiscreteScheduler,
@@ -107,11 +108,10 @@ def _random_sd_turbo(configs: dict[str, Any], data_dir: Path) -> Any:
     from pipelines.tiny import byte_level_tokenizer
 
     torch.manual_seed(0)
-    with torch.device("cuda"):  # initialise on the GPU: seconds instead of minutes
-        unet = UNet2DConditionModel(**configs["unet"]).to(torch.bfloat16)
-        vae = AutoencoderKL(**configs["vae"]).to(torch.bfloat16)
-        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
-        text_encoder = text_encoder.to(torch.bfloat16)
+    with device:  # initialise on the GPU: seconds instead of minutes
+        unet = UNet2DConditionModel(**configs["unet"]).bfloat16()
+        vae = AutoencoderKL(**configs["vae"]).bfloat16()
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).bfloat16()
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -324,7 +324,7 @@ def describe(settings: Settings, generator: Generator) -> str:
         )
     name = torch.cuda.get_device_name()
     levers = f"compile={settings.compile} channels_last={settings.channels_last}"
-    return f"{name}: {generator.version}; {levers}; SDPA attention"
+    return f"{name}: {generator.version}, random weights; {levers}; SDPA attention"
 
 
 def report(args: argparse.Namespace, setup: str, rows: list[Row], original: float) -> None:

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -89,7 +89,7 @@ class HttpConnection(asyncio.Protocol):
             self.reply.set_result((status, body))
 
 
-def http_post(port: int, body: dict[str, object], token: str | None = None) -> bytes:
+def http_post(port: int, body: Mapping[str, object], token: str | None = None) -> bytes:
     data = json.dumps(body).encode()
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     return (

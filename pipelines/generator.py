@@ -36,11 +36,13 @@ class Generator:
         self._size = settings.generator_size
         # Static shapes for compiled graphs: batches are padded up to one of these sizes.
         self._pad_sizes = sorted(set(settings.batch_pad_sizes)) if settings.compile != "off" else []
+        # Both change the pixels a little, so an audit must know about them.
         decoder = f" decoder={_model_name(settings.taesd_model)}" if settings.taesd_model else ""
+        compiled = f" compile={settings.compile}" if settings.compile != "off" else ""
         self.version = (
             f"{_model_name(settings.generator_model)}"
             f" steps={self._steps} size={self._size} dtype={str(dtype).removeprefix('torch.')}"
-            f"{decoder}"
+            f"{decoder}{compiled}"
         )
         """Identifies what drew a picture, recorded with every result for audits."""
 

@@ -1,7 +1,8 @@
 """Support for the browser tests: build the pages, run `lookalike up`, drive Chromium.
 
 Chromium is Debian's package (``/usr/bin/chromium``), launched by Playwright through an
-explicit executable path: Playwright's own browser download is not used.
+explicit executable path: Playwright's own browser download is not used. The site runs
+with an organiser password (:data:`ORGANISER_PASSWORD`) so the console can be tested.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -40,6 +41,8 @@ CHROMIUM_ARGS = [
 PHONE: ViewportSize = {"width": 360, "height": 740}
 BIG_SCREEN: ViewportSize = {"width": 1920, "height": 1080}
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+ORGANISER_PASSWORD = "duck-and-swan-at-the-booth"
+DRAWN_MS = 90_000  # a tiny model on CPU draws and scores well within this
 
 # What the build reads: a change to any of these makes web/dist stale.
 _BUILD_INPUTS = (
@@ -160,6 +163,7 @@ def running_site(data_dir: Path, *, timeout: float = 240.0, **settings: str) -> 
         "LOOKALIKE_DATA_DIR": str(data_dir),
         "LOOKALIKE_CAPTCHA_PROVIDER": "off",
         "LOOKALIKE_DEVICE": "cpu",
+        "LOOKALIKE_ORGANISER_PASSWORD": ORGANISER_PASSWORD,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
@@ -230,4 +234,146 @@ def graphql_error(code: str, message: str, **extensions: Any) -> dict[str, Any]:
     return {
         "data": None,
         "errors": [{"message": message, "extensions": {"code": code, **extensions}}],
+    }
+
+
+class PageOpener:
+    """Opens pages, each in its own browser context (its own cookies and storage).
+
+    Records every uncaught page error and every native dialog (an injected ``alert(1)``
+    would open one; the pages themselves never do): :meth:`close` returns them.
+    """
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.contexts: list[BrowserContext] = []
+        self.problems: list[str] = []
+
+    def __call__(
+        self,
+        path: str,
+        *,
+        viewport: ViewportSize = PHONE,
+        locale: str = "en-US",
+        goto: bool = True,
+        base_url: str | None = None,
+    ) -> Page:
+        mobile = viewport == PHONE
+        context = self.browser.new_context(
+            base_url=base_url or self.base_url,
+            viewport=viewport,
+            locale=locale,
+            is_mobile=mobile,
+            has_touch=mobile,
+            device_scale_factor=2 if mobile else 1,
+        )
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: self.problems.append(f"{path}: page error: {error}"))
+
+        def on_dialog(dialog: Any) -> None:
+            self.problems.append(f"{path}: dialog opened: {dialog.message!r}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        if goto:
+            page.goto(path)
+        return page
+
+    def close(self) -> list[str]:
+        for context in self.contexts:
+            context.close()
+        return self.problems
+
+
+def expect_live(page: Page) -> None:
+    expect(page.locator(".conn")).to_have_attribute("data-status", "live", timeout=30_000)
+
+
+def join(phone: Page, nickname: str) -> None:
+    phone.get_by_label("Nickname").fill(nickname)
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.get_by_label("Your prompt")).to_be_visible()
+
+
+def draw(phone: Page, prompt: str) -> str:
+    """Submit a prompt on the phone and wait for its score; returns the score as shown."""
+    phone.get_by_label("Your prompt").fill(prompt)
+    phone.get_by_role("button", name="Draw it!").click()
+    score = phone.get_by_test_id("score")
+    expect(score).to_have_text(SCORE, timeout=DRAWN_MS)
+    return score.inner_text()
+
+
+def log_in_organiser(admin: Page, password: str = ORGANISER_PASSWORD) -> None:
+    """Log in on /admin through its form."""
+    admin.get_by_label("Organiser password").fill(password)
+    admin.get_by_role("button", name="Log in").click()
+    expect(admin.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def graphql(
+    base_url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    """Run one GraphQL operation over HTTP; an error in the answer fails the test."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    answer = httpx.post(
+        f"{base_url}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=headers,
+        timeout=30.0,
+    ).json()
+    assert not answer.get("errors"), answer["errors"]
+    data: dict[str, Any] = answer["data"]
+    return data
+
+
+def organiser_token(base_url: str) -> str:
+    data = graphql(
+        base_url,
+        'mutation($p: String!) { organiserLogin(password: $p, name: "tests") { token } }',
+        {"p": ORGANISER_PASSWORD},
+    )
+    token: str = data["organiserLogin"]["token"]
+    return token
+
+
+def seed_drawing(
+    base_url: str, nickname: str, prompt: str, *, event_id: str | None = None
+) -> dict[str, Any]:
+    """A new participant (of the current event, or ``event_id``) with one scored drawing,
+    made through the public API. Returns ``{"participantId", "token", "submissionId",
+    "score"}``.
+    """
+    joined = graphql(
+        base_url,
+        """mutation($n: String!, $e: ID) {
+          join(nickname: $n, eventId: $e) { token participant { id } } }""",
+        {"n": nickname, "e": event_id},
+    )["join"]
+    token = joined["token"]
+    submitted = graphql(
+        base_url,
+        "mutation($p: String!) { submitPrompt(prompt: $p) { id status score } }",
+        {"p": prompt},
+        token,
+    )["submitPrompt"]
+    deadline = time.monotonic() + DRAWN_MS / 1000
+    status = submitted
+    while status["status"] not in ("DONE", "FAILED"):
+        assert time.monotonic() < deadline, f"{prompt!r} was not drawn in time"
+        # Polling the public API: the test needs the result, not a live subscription.
+        time.sleep(0.2)
+        status = graphql(
+            base_url,
+            "query($id: ID!) { submission(id: $id) { id status score } }",
+            {"id": submitted["id"]},
+        )["submission"]
+    assert status["status"] == "DONE", status
+    return {
+        "participantId": joined["participant"]["id"],
+        "token": token,
+        "submissionId": submitted["id"],
+        "score": status["score"],
     }

@@ -133,6 +133,15 @@ async def test_one_render_per_update_and_selection(serve: Any) -> None:
         assert server.fanout.renders == sum(renders.values())
 
 
+async def test_with_the_fast_path_off_strawberry_serves_the_board(serve: Any) -> None:
+    async with serve(leaderboard_fanout=False) as server, ws_connect(server.ws_url) as ws:
+        board = ws.subscribe(BOARD, {"first": 3})
+        first = await next_board(board)
+        await server.join()
+        assert (await next_board(board))["participantCount"] == first["participantCount"] + 1
+        assert server.view.fanout is None
+
+
 async def test_results_are_shared_only_among_equal_credentials(serve: Any) -> None:
     async with serve() as server, contextlib.AsyncExitStack() as stack:
         clients = [

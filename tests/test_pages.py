@@ -1,24 +1,21 @@
-"""Browser tests of the pages (/play, /board, /admin) against a real `lookalike up`.
+"""Browser tests of the pages (/play, /board) against a real `lookalike up`.
 
 Headless Chromium (Debian's package) driven by Playwright; a tiny-model worker draws and
-scores for real. Screenshots of every page go to test-artifacts/.
+scores for real. Screenshots of every page go to test-artifacts/. The organiser console
+(/admin) has its own module, test_admin_pages.py, with its own site.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import (
     Browser,
-    BrowserContext,
-    Page,
     Route,
-    ViewportSize,
     WebSocketRoute,
     expect,
     sync_playwright,
@@ -27,12 +24,17 @@ from playwright.sync_api import (
 from tests.pages_support import (
     BIG_SCREEN,
     CHROMIUM,
+    DRAWN_MS,
     LAPTOP,
-    PHONE,
     SCORE,
+    PageOpener,
     build_pages,
+    draw,
+    expect_live,
     graphql_error,
+    join,
     launch_chromium,
+    log_in_organiser,
     running_site,
     screenshot,
     unique,
@@ -47,8 +49,6 @@ pytestmark = [
         reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
     ),
 ]
-
-DRAWN = 90_000  # ms: a tiny model on CPU draws and scores well within this
 
 
 @pytest.fixture(scope="module")
@@ -78,75 +78,17 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-OpenPage = Callable[..., Page]
-
-
 @pytest.fixture
-def open_page(browser: Browser, site: str) -> Iterator[OpenPage]:
-    """Factory: a page in its own browser context (its own cookies and storage).
-
-    Fails the test if any page raised an uncaught error or opened a dialog (an
-    injected ``alert(1)`` would).
-    """
-    contexts: list[BrowserContext] = []
-    problems: list[str] = []
-
-    def open_page(
-        path: str,
-        *,
-        viewport: ViewportSize = PHONE,
-        locale: str = "en-US",
-        goto: bool = True,
-        base_url: str | None = None,
-    ) -> Page:
-        mobile = viewport == PHONE
-        context = browser.new_context(
-            base_url=base_url or site,
-            viewport=viewport,
-            locale=locale,
-            is_mobile=mobile,
-            has_touch=mobile,
-            device_scale_factor=2 if mobile else 1,
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: problems.append(f"{path}: page error: {error}"))
-
-        def on_dialog(dialog: Any) -> None:
-            problems.append(f"{path}: dialog opened: {dialog.message!r}")
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        if goto:
-            page.goto(path)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
+def open_page(browser: Browser, site: str) -> Iterator[PageOpener]:
+    """Factory: a page in its own browser context; fails the test on any uncaught page
+    error or opened dialog (an injected ``alert(1)`` would open one)."""
+    opener = PageOpener(browser, site)
+    yield opener
+    problems = opener.close()
     assert not problems, "\n".join(problems)
 
 
-def join(phone: Page, nickname: str) -> None:
-    phone.get_by_label("Nickname").fill(nickname)
-    phone.get_by_role("button", name="Join").click()
-    expect(phone.get_by_label("Your prompt")).to_be_visible()
-
-
-def draw(phone: Page, prompt: str) -> str:
-    """Submit a prompt and wait for its score; returns the score as shown."""
-    phone.get_by_label("Your prompt").fill(prompt)
-    phone.get_by_role("button", name="Draw it!").click()
-    score = phone.get_by_test_id("score")
-    expect(score).to_have_text(SCORE, timeout=DRAWN)
-    return score.inner_text()
-
-
-def expect_live(page: Page) -> None:
-    expect(page.locator(".conn")).to_have_attribute("data-status", "live", timeout=30_000)
-
-
-def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) -> None:
+def test_phone_joins_submits_and_the_board_shows_it_live(open_page: PageOpener) -> None:
     board = open_page("/board", viewport=BIG_SCREEN)
     expect_live(board)
     board.evaluate("window.__notReloaded = true")
@@ -157,13 +99,15 @@ def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) ->
     expect(phone.locator(".target .picture--loaded")).to_be_visible()
     screenshot(phone, "play-join")
     join(phone, nickname)
+    # The code a winner shows booth staff, on the player's card.
+    expect(phone.get_by_test_id("claim-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"))
     screenshot(phone, "play-joined")
 
     phone.get_by_label("Your prompt").fill("a yellow rubber duck next to a white swan")
     phone.get_by_role("button", name="Draw it!").click()
     expect(phone.locator(".result")).to_be_visible()
     score = phone.get_by_test_id("score")
-    expect(score).to_have_text(SCORE, timeout=DRAWN)
+    expect(score).to_have_text(SCORE, timeout=DRAWN_MS)
     shown = score.inner_text()
     expect(phone.get_by_test_id("best-score")).to_have_text(shown)
     expect(phone.get_by_test_id("rank")).to_contain_text("#")
@@ -184,7 +128,7 @@ def test_phone_joins_submits_and_the_board_shows_it_live(open_page: OpenPage) ->
     screenshot(board, "board")
 
 
-def test_board_shows_the_servers_qr_code(open_page: OpenPage) -> None:
+def test_board_shows_the_servers_qr_code(open_page: PageOpener) -> None:
     board = open_page("/board", viewport=BIG_SCREEN)
     expect(board.locator(".qr-panel__url")).to_contain_text("/play")
     # The QR code (drawn by the server) must decode as a picture, not a broken image.
@@ -193,7 +137,7 @@ def test_board_shows_the_servers_qr_code(open_page: OpenPage) -> None:
     ).to_have_class(re.compile(r"\bpicture--loaded\b"), timeout=15_000)
 
 
-def test_korean_and_english_render_and_switch(open_page: OpenPage) -> None:
+def test_korean_and_english_render_and_switch(open_page: PageOpener) -> None:
     phone = open_page("/play", locale="ko-KR")
     expect(phone.get_by_role("button", name="참가하기")).to_be_visible()
     expect(phone.get_by_text("목표 그림")).to_be_visible()
@@ -213,7 +157,7 @@ def test_korean_and_english_render_and_switch(open_page: OpenPage) -> None:
     screenshot(board, "board-ko")
 
 
-def test_taken_nickname_says_so(open_page: OpenPage) -> None:
+def test_taken_nickname_says_so(open_page: PageOpener) -> None:
     nickname = unique("twin")
     first = open_page("/play")
     join(first, nickname)
@@ -226,7 +170,7 @@ def test_taken_nickname_says_so(open_page: OpenPage) -> None:
     expect(second.get_by_role("alert")).to_have_attribute("data-code", "NICKNAME_TAKEN")
 
 
-def test_empty_prompt_is_caught_before_sending(open_page: OpenPage) -> None:
+def test_empty_prompt_is_caught_before_sending(open_page: PageOpener) -> None:
     phone = open_page("/play")
     join(phone, unique("blank"))
     phone.get_by_label("Your prompt").fill("   ")
@@ -259,7 +203,7 @@ ERRORS = {
 
 
 @pytest.mark.parametrize("case", list(ERRORS))
-def test_submit_errors_show_friendly_messages(open_page: OpenPage, case: str) -> None:
+def test_submit_errors_show_friendly_messages(open_page: PageOpener, case: str) -> None:
     body, message, button = ERRORS[case]
     phone = open_page("/play")
     join(phone, unique("oops"))
@@ -282,7 +226,7 @@ def test_submit_errors_show_friendly_messages(open_page: OpenPage, case: str) ->
         screenshot(phone, "play-error-rate-limited")
 
 
-def test_user_content_is_shown_as_text_everywhere(open_page: OpenPage) -> None:
+def test_user_content_is_shown_as_text_everywhere(open_page: PageOpener) -> None:
     nickname = "<svg onload=alert(1)>"  # the nickname limit is 24 characters
     prompt = "<img src=x onerror=alert(1)> duck"
     phone = open_page("/play")
@@ -295,14 +239,16 @@ def test_user_content_is_shown_as_text_everywhere(open_page: OpenPage) -> None:
     board = open_page("/board", viewport=BIG_SCREEN)
     expect(board.locator(".latest__name", has_text=nickname).first).to_have_text(nickname)
     admin = open_page("/admin", viewport=LAPTOP)
-    expect(admin.locator(".mod-card__name", has_text=nickname).first).to_have_text(nickname)
-    screenshot(admin, "admin")
+    log_in_organiser(admin)
+    card = admin.locator(".mod-card", has_text=prompt).first
+    expect(card.locator(".mod-card__name")).to_have_text(nickname)
+    expect(card.locator(".mod-card__prompt")).to_have_text(prompt)
 
     for page in (phone, board, admin):
         assert page.locator("img[src='x'], svg[onload]").count() == 0, page.url
 
 
-def test_board_reconnects_and_says_when_it_is_behind(open_page: OpenPage) -> None:
+def test_board_reconnects_and_says_when_it_is_behind(open_page: PageOpener) -> None:
     board = open_page("/board", viewport=BIG_SCREEN, goto=False)
     state = {"refuse": False}
     sockets: list[WebSocketRoute] = []
@@ -343,7 +289,7 @@ def test_board_reconnects_and_says_when_it_is_behind(open_page: OpenPage) -> Non
     expect(entry.locator(".latest__score")).to_have_text(score)
 
 
-def test_phone_gets_its_score_when_websockets_are_blocked(open_page: OpenPage) -> None:
+def test_phone_gets_its_score_when_websockets_are_blocked(open_page: PageOpener) -> None:
     """Some venue networks break WebSockets: the phone falls back to polling over HTTP."""
     phone = open_page("/play", goto=False)
     phone.route_web_socket(
@@ -353,26 +299,11 @@ def test_phone_gets_its_score_when_websockets_are_blocked(open_page: OpenPage) -
     join(phone, unique("nows"))
     phone.get_by_label("Your prompt").fill("a duck riding a bicycle")
     phone.get_by_role("button", name="Draw it!").click()
-    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN)
+    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN_MS)
     expect(phone.get_by_test_id("best-score")).to_have_text(SCORE)
 
 
-def test_admin_console_shows_the_live_feed(open_page: OpenPage) -> None:
-    admin = open_page("/admin", viewport=LAPTOP)
-    expect(admin.get_by_role("heading", name="Latest drawings")).to_be_visible()
-    expect_live(admin)
-    phone = open_page("/play")
-    nickname = unique("feed")
-    join(phone, nickname)
-    score = draw(phone, "a duck made of bread")
-    card = admin.locator(".mod-card", has_text=nickname)
-    expect(card).to_be_visible()
-    expect(card.locator(".mod-card__score")).to_have_text(score)
-    expect(card.get_by_role("button", name="Hide")).to_be_visible()
-    expect(card.get_by_role("button", name="Ban")).to_be_visible()
-
-
-def test_altcha_captcha_is_solved_in_the_page(open_page: OpenPage, altcha_site: str) -> None:
+def test_altcha_captcha_is_solved_in_the_page(open_page: PageOpener, altcha_site: str) -> None:
     phone = open_page("/play", base_url=altcha_site)
     join(phone, unique("human"))
     expect(phone.locator("altcha-widget")).to_be_attached()
@@ -380,7 +311,7 @@ def test_altcha_captcha_is_solved_in_the_page(open_page: OpenPage, altcha_site: 
     phone.get_by_label("Your prompt").fill("a duck solving a puzzle")
     screenshot(phone, "play-captcha")
     phone.get_by_role("button", name=re.compile(r"Draw it!|Checking you're human")).click()
-    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN)
+    expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN_MS)
 
 
 def test_pages_are_served_from_dist() -> None:

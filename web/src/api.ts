@@ -82,6 +82,8 @@ export function asApiError(error: unknown): ApiError {
 export interface RequestOptions {
   /** Bearer token; null or omitted sends none (the session cookie may still apply). */
   token?: string | null;
+  /** Extra request headers (the organiser console's CSRF header). */
+  headers?: Record<string, string>;
   /** Extra attempts after network failures; only for operations safe to repeat. */
   retries?: number;
   timeoutMs?: number;
@@ -116,6 +118,7 @@ async function requestOnce<T>(
   options: RequestOptions,
 ): Promise<T> {
   const headers: Record<string, string> = {
+    ...options.headers,
     "content-type": "application/json",
     accept: "application/graphql-response+json, application/json",
   };

@@ -34,3 +34,13 @@ export function clock(ms: number, language: Lang): string {
 export function count(n: number, language: Lang): string {
   return n.toLocaleString(language === "ko" ? "ko-KR" : "en-US");
 }
+
+/** Date and time such as "10 Jun, 09:30" (for schedules and logs). */
+export function dateTime(ms: number, language: Lang): string {
+  return new Date(ms).toLocaleString(language === "ko" ? "ko-KR" : "en-GB", {
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}

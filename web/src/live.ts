@@ -33,7 +33,10 @@ export interface Sink<T> {
 }
 
 export interface LiveOptions {
+  /** The participant's token, sent as `token` in connection_init. */
   token?: () => string | null;
+  /** Or the whole connection_init payload (the console sends `organiserToken`). */
+  connectionParams?: () => Record<string, unknown>;
   /** false: connect only while something is subscribed (phones). */
   eager?: boolean;
   pingEveryMs?: number;
@@ -141,6 +144,7 @@ export class Live {
       retryWait: (retries) => this.wait(backoffDelay(retries + 1, 15_000, 1_000)),
       connectionAckWaitTimeout: 15_000,
       connectionParams: () => {
+        if (this.options.connectionParams) return this.options.connectionParams();
         const token = this.options.token?.();
         return token ? { token } : {};
       },

@@ -1,7 +1,7 @@
 /**
- * Bearer tokens kept in localStorage: the participant's (from `join`) and the
- * organiser's (from `organiserLogin`). The participant's also lives in an HttpOnly
- * cookie; the stored copy is what the WebSocket's connection_init carries.
+ * The participant's bearer token (from `join`), kept in localStorage. It also lives in
+ * an HttpOnly cookie; the stored copy is what the WebSocket's connection_init carries.
+ * (The organiser's token is never stored: see `admin/organiser.ts`.)
  */
 
 export interface TokenStore {
@@ -40,4 +40,3 @@ function tokenStore(key: string): TokenStore {
 }
 
 export const participantToken = tokenStore("lookalike.token");
-export const organiserToken = tokenStore("lookalike.organiserToken");

@@ -1,6 +1,7 @@
 /** Shapes of the GraphQL API's objects, as the pages select them. */
 
-export type EventStatus = "OPEN" | "CLOSED";
+/** SCHEDULED: not open yet (see `opensAt`). */
+export type EventStatus = "OPEN" | "CLOSED" | "SCHEDULED";
 export type SubmissionStatus = "QUEUED" | "GENERATING" | "DONE" | "FAILED";
 
 export interface ContestEvent {
@@ -10,6 +11,8 @@ export interface ContestEvent {
   status: EventStatus;
   participantCount: number;
   submissionCount: number;
+  /** The public board shows frozen standings (organisers still see live ones). */
+  frozen?: boolean;
 }
 
 export interface LeaderboardEntry {
@@ -25,9 +28,6 @@ export interface Drawing {
   name: string;
   score: number;
   imageUrl: string;
-  /** Only where the server offers it to organisers (moderation). */
-  prompt?: string | null;
-  participantId?: string | null;
 }
 
 export interface Leaderboard {
@@ -57,6 +57,8 @@ export interface Participant {
   nickname: string;
   bestScore: number | null;
   rank: number | null;
+  /** Short code the winner shows booth staff to claim a prize. */
+  claimCode?: string;
   submissions: Submission[];
 }
 
@@ -79,4 +81,92 @@ export const DEFAULT_NICKNAME_MAX_CHARS = 24;
 
 export function isFinished(submission: Pick<Submission, "status">): boolean {
   return submission.status === "DONE" || submission.status === "FAILED";
+}
+
+// ------------------------------------------------------------ organiser console
+
+export interface OrganiserEvent extends ContestEvent {
+  opensAt: number | null;
+  closesAt: number | null;
+  holdForReview: boolean;
+  frozen: boolean;
+  frozenAt: number | null;
+  /** The event /play and /board show. */
+  current: boolean;
+  createdAt: number;
+}
+
+export type ReviewState = "NONE" | "PENDING" | "APPROVED";
+
+/** A drawing as organisers see it: prompt, author and moderation state. */
+export interface ModeratedSubmission {
+  id: string;
+  participantId: string;
+  nickname: string;
+  prompt: string;
+  status: SubmissionStatus;
+  score: number | null;
+  imageUrl: string | null;
+  deduplicated: boolean;
+  hidden: boolean;
+  review: ReviewState;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+/** A participant as organisers see it, with the live standing. */
+export interface Player {
+  id: string;
+  nickname: string;
+  staff: boolean;
+  banned: boolean;
+  createdAt: number;
+  claimCode: string;
+  submissionCount: number;
+  bestScore: number | null;
+  rank: number | null;
+}
+
+export type PlayerFlags = Pick<Player, "id" | "staff" | "banned">;
+
+export interface OrganiserSession {
+  name: string;
+  expiresAt: number;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: number;
+  who: string;
+  source: string;
+  action: string;
+  eventId: string;
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface RaffleCandidate {
+  participantId: string;
+  nickname: string;
+  rank: number;
+  score: number;
+  ticket: string;
+}
+
+export interface Raffle {
+  id: string;
+  eventId: string;
+  seed: string;
+  count: number;
+  top: number | null;
+  status: "PREPARED" | "DRAWN";
+  /** In board order. */
+  candidates: RaffleCandidate[];
+  /** In draw order; empty until drawn. */
+  winners: RaffleCandidate[];
+  absent: string[];
+  createdAt: number;
+  drawnAt: number | null;
+  algorithm: string;
 }

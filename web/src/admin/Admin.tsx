@@ -1,147 +1,167 @@
 import { useEffect, useState } from "preact/hooks";
 import { ConnectionBadge } from "../components/ConnectionBadge";
 import { LangToggle } from "../components/LangToggle";
-import { Picture } from "../components/Picture";
-import { count, percent } from "../format";
-import { useI18n, type MessageKey } from "../i18n";
-import { organiserToken } from "../session";
+import { clock } from "../format";
+import { useText, type AdminKey } from "./text";
+import { useStore } from "../store";
+import { EventBar } from "./EventBar";
+import { Events } from "./Events";
+import { ConfirmHost, Notes } from "./feedback";
 import { LoginForm } from "./LoginForm";
 import { Moderation } from "./Moderation";
-import { login, probeCapabilities, type Capabilities } from "./organiser";
-import { live, useFeed } from "./useFeed";
+import { checkSession, live, logout, session } from "./organiser";
+import { Players } from "./Players";
+import { Raffle } from "./Raffle";
+import { Records } from "./Records";
+import { chosenEventId, useEvents } from "./useEvents";
+import { useLiveTop } from "./useModeration";
 
-type Tab = "moderation" | "leaderboard" | "event";
-const TABS: { id: Tab; label: MessageKey }[] = [
-  { id: "moderation", label: "admin.tab.moderation" },
-  { id: "leaderboard", label: "admin.tab.leaderboard" },
-  { id: "event", label: "admin.tab.event" },
-];
+const TABS = ["moderation", "events", "players", "raffle", "records"] as const;
+type Tab = (typeof TABS)[number];
+const TAB_LABEL: Record<Tab, AdminKey> = {
+  moderation: "admin.tab.moderation",
+  events: "admin.tab.events",
+  players: "admin.tab.players",
+  raffle: "admin.tab.raffle",
+  records: "admin.tab.records",
+};
 
+function tabFromHash(): Tab {
+  const name = location.hash.replace(/^#/, "");
+  return (TABS as readonly string[]).includes(name) ? (name as Tab) : "moderation";
+}
+
+/** The organiser console: the login, then one screen per organiser task. */
 export function Admin() {
-  const { t, lang } = useI18n();
-  const [token, setToken] = useState(organiserToken.get());
-  const [capabilities, setCapabilities] = useState<Capabilities | null>(null);
-  const [tab, setTab] = useState<Tab>("moderation");
-  const feed = useFeed(token);
-
-  useEffect(() => {
-    let cancelled = false;
-    const attempt = (n: number) =>
-      probeCapabilities().then(
-        (found) => !cancelled && setCapabilities(found),
-        () => !cancelled && setTimeout(() => attempt(n + 1), Math.min(30_000, 1_000 * 2 ** n)),
-      );
-    attempt(0);
-    return () => {
-      cancelled = true;
-    };
-  }, []);
-
-  const loginAvailable = capabilities != null && capabilities.organiserLogin !== "missing";
-  const loggedIn = token != null;
-  // Without an organiser login on this server there is nothing to log in to: let the
-  // console try its actions and report what the server says.
-  const canAct = loggedIn || (capabilities != null && !loginAvailable);
-
-  async function onLogin(password: string) {
-    const newToken = await login(password, capabilities?.organiserLogin ?? "scalar");
-    organiserToken.set(newToken);
-    setToken(newToken);
-    live.restart();
-  }
-
-  function logout() {
-    organiserToken.clear();
-    setToken(null);
-    live.restart();
-  }
-
-  const board = feed.board;
-  const event = feed.event;
-
+  const state = useStore(session);
+  useEffect(() => void checkSession(), []);
   return (
     <div class="admin-app">
+      {state.status === "in" ? <Console name={state.name} expiresAt={state.expiresAt} /> : <Gate />}
+      <ConfirmHost />
+      <Notes />
+    </div>
+  );
+}
+
+function Brand() {
+  const { t } = useText();
+  return (
+    <div class="admin-head__brand">
+      <span class="logo" aria-hidden="true" />
+      <h1>
+        {t("brand")} <span class="admin-head__sub">{t("admin.title")}</span>
+      </h1>
+    </div>
+  );
+}
+
+function Gate() {
+  const state = useStore(session);
+  return (
+    <>
       <header class="admin-head">
-        <div class="admin-head__brand">
-          <span class="logo" aria-hidden="true" />
-          <h1>
-            {t("brand")} <span class="admin-head__sub">{t("admin.title")}</span>
-          </h1>
-        </div>
+        <Brand />
         <div class="admin-head__tools">
+          <LangToggle />
+        </div>
+      </header>
+      <main class="admin-main admin-main--gate">
+        {state.status === "checking" ? (
+          <div class="panel login skeleton" aria-busy="true" />
+        ) : (
+          <LoginForm notice={state.status === "out" ? state.notice : null} />
+        )}
+      </main>
+    </>
+  );
+}
+
+function Console({ name, expiresAt }: { name: string; expiresAt: number }) {
+  const { t, lang } = useText();
+  const [tab, setTab] = useState<Tab>(tabFromHash);
+  const model = useEvents();
+  const chosen = useStore(chosenEventId);
+  const event = model.selected;
+  // Live standings and counts of the selected event, for the event bar and moderation.
+  const top = useLiveTop(event?.id ?? null);
+  // Another organiser froze or revealed the board: re-read the events to show it.
+  const liveFrozen = top?.frozen;
+  useEffect(() => {
+    if (liveFrozen != null && event && liveFrozen !== event.frozen) void model.refresh();
+  }, [liveFrozen]);
+
+  useEffect(() => {
+    const onHash = () => setTab(tabFromHash());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+
+  const open = (next: Tab) => {
+    setTab(next);
+    history.replaceState(null, "", `#${next}`);
+  };
+
+  return (
+    <>
+      <header class="admin-head">
+        <Brand />
+        <div class="admin-head__tools">
+          {model.events && model.events.length > 1 ? (
+            <label class="event-picker">
+              <span class="event-picker__label">{t("admin.workingOn")}</span>
+              <select
+                class="event-picker__select"
+                value={chosen ?? ""}
+                onChange={(e) => chosenEventId.set(e.currentTarget.value || null)}
+              >
+                <option value="">{t("admin.followCurrent")}</option>
+                {model.events.map((e) => (
+                  <option key={e.id} value={e.id}>
+                    {e.current ? `★ ${e.title}` : e.title}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
           <ConnectionBadge live={live} />
           <LangToggle />
-          {loggedIn ? (
-            <button type="button" class="button button--small" onClick={logout}>
-              {t("admin.logout")}
-            </button>
-          ) : null}
+          <span class="admin-head__who" title={t("admin.until", { time: clock(expiresAt * 1000, lang) })}>
+            {name}
+          </span>
+          <button type="button" class="button button--small" onClick={() => void logout()}>
+            {t("admin.logout")}
+          </button>
         </div>
       </header>
 
+      {event ? <EventBar event={event} live={top} onChange={model.replace} /> : null}
+
       <nav class="tabs" role="tablist">
-        {TABS.map(({ id, label }) => (
+        {TABS.map((id) => (
           <button
             key={id}
             type="button"
             role="tab"
             aria-selected={tab === id}
             class={`tabs__tab ${tab === id ? "tabs__tab--active" : ""}`}
-            onClick={() => setTab(id)}
+            onClick={() => open(id)}
           >
-            {t(label)}
+            {t(TAB_LABEL[id])}
           </button>
         ))}
       </nav>
 
-      <main class="admin-main">
-        {capabilities && !loginAvailable ? <p class="note note--info">{t("admin.loginUnavailable")}</p> : null}
-        {loginAvailable && !loggedIn ? <LoginForm onLogin={onLogin} /> : null}
-        {board?.frozen ? <p class="note note--info">{t("admin.frozen")}</p> : null}
-
-        {tab === "moderation" ? (
-          <Moderation
-            title="admin.latest"
-            hint="admin.latestHint"
-            drawings={board?.latest ?? []}
-            capabilities={capabilities}
-            canAct={canAct}
-            onAuthLost={logout}
-          />
-        ) : null}
-
-        {tab === "leaderboard" ? (
-          <Moderation
-            title="admin.top"
-            drawings={(board?.submissions ?? []).map((e) => ({ ...e, name: `#${e.rank} ${e.name}` }))}
-            capabilities={capabilities}
-            canAct={canAct}
-            onAuthLost={logout}
-          />
-        ) : null}
-
-        {tab === "event" && event ? (
-          <section class="panel event-info">
-            <Picture class="event-info__target" src={event.targetImageUrl} alt={event.title} />
-            <dl class="event-info__facts">
-              <dt>{t("admin.tab.event")}</dt>
-              <dd>{event.title}</dd>
-              <dt>{t("admin.status")}</dt>
-              <dd>{t(event.status === "OPEN" ? "admin.status.OPEN" : "admin.status.CLOSED")}</dd>
-              <dt>{t("board.players")}</dt>
-              <dd>{count(board?.participantCount ?? event.participantCount, lang)}</dd>
-              <dt>{t("board.drawings")}</dt>
-              <dd>{count(board?.submissionCount ?? event.submissionCount, lang)}</dd>
-              <dt>#1</dt>
-              <dd>{board?.submissions[0] ? `${board.submissions[0].name} · ${percent(board.submissions[0].score)}` : "–"}</dd>
-            </dl>
-            <p class="event-info__links">
-              <a href="/board" target="_blank" rel="noopener">{t("admin.openBoard")}</a>
-              <a href="/play" target="_blank" rel="noopener">{t("admin.openPlay")}</a>
-            </p>
-          </section>
-        ) : null}
+      <main class="admin-main" role="tabpanel">
+        {model.error && !model.events ? <p class="note note--error" role="alert">{model.error.message}</p> : null}
+        {!model.events && !model.error ? <div class="panel skeleton" aria-busy="true" /> : null}
+        {model.events?.length === 0 ? <p class="note note--info">{t("admin.noEvents")}</p> : null}
+        {event && tab === "moderation" ? <Moderation key={event.id} event={event} top={top} /> : null}
+        {tab === "events" && model.events ? <Events model={model} /> : null}
+        {event && tab === "players" ? <Players key={event.id} event={event} /> : null}
+        {event && tab === "raffle" ? <Raffle key={event.id} event={event} /> : null}
+        {event && tab === "records" ? <Records key={event.id} event={event} /> : null}
       </main>
-    </div>
+    </>
   );
 }

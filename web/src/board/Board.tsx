@@ -44,7 +44,12 @@ export function Board() {
   const playUrl = config?.playUrl ?? "";
 
   return (
-    <div class={`board-app ${stale ? "board-app--stale" : ""}`} ref={root} data-stale={stale ? "true" : "false"}>
+    <div
+      class={`board-app ${stale ? "board-app--stale" : ""} ${board?.frozen ? "board-app--frozen" : ""}`}
+      ref={root}
+      data-stale={stale ? "true" : "false"}
+      data-frozen={board?.frozen ? "true" : "false"}
+    >
       <header class="board-head">
         <div class="board-head__brand">
           <span class="logo" aria-hidden="true" />
@@ -62,7 +67,12 @@ export function Board() {
         </dl>
         <div class="board-head__status">
           {event?.status === "CLOSED" ? <span class="flag flag--closed">{t("board.closed")}</span> : null}
-          {board?.frozen ? <span class="flag flag--frozen">❄ {t("board.frozen")}</span> : null}
+          {board?.frozen ? (
+            <span class="flag flag--frozen" data-testid="frozen" role="status">
+              <span class="flag__icon" aria-hidden="true">❄</span>
+              <span class="bilingual">{both("board.frozen")}</span>
+            </span>
+          ) : null}
           <ConnectionBadge live={live} staleAfterMs={STALE_AFTER_MS} />
         </div>
       </header>

@@ -7,12 +7,16 @@ interface Props {
   maxChars: number;
   closed: boolean;
   notice: ApiError | null;
-  onJoin: (nickname: string) => Promise<void>;
+  onJoin: (nickname: string, contact: string | null) => Promise<void>;
 }
+
+const CONTACT_MAX_CHARS = 200;
 
 export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
   const { t } = useI18n();
   const [nickname, setNickname] = useState("");
+  const [contact, setContact] = useState("");
+  const [consent, setConsent] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(notice);
 
@@ -23,10 +27,16 @@ export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
       setError(new ApiError("INVALID_INPUT", "nickname is empty", "empty"));
       return;
     }
+    // A contact is sent only with the box ticked; the server refuses it otherwise too.
+    const kept = contact.trim();
+    if (kept && !consent) {
+      setError(new ApiError("INVALID_INPUT", "contact needs consent", "consent_required"));
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      await onJoin(trimmed);
+      await onJoin(trimmed, kept && consent ? kept : null);
     } catch (caught) {
       setError(asApiError(caught));
     } finally {
@@ -54,6 +64,35 @@ export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
           onInput={(e) => setNickname(e.currentTarget.value)}
         />
         <span class="field__help">{t("join.help", { n: maxChars })}</span>
+      </label>
+      <label class="field">
+        <span class="field__label">{t("join.contact")}</span>
+        <input
+          class="field__input"
+          name="contact"
+          type="text"
+          value={contact}
+          maxLength={CONTACT_MAX_CHARS}
+          placeholder={t("join.contactPlaceholder")}
+          autocomplete="email"
+          autocapitalize="off"
+          spellcheck={false}
+          disabled={busy}
+          onInput={(e) => setContact(e.currentTarget.value)}
+        />
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="contactConsent"
+          checked={consent}
+          disabled={busy}
+          onChange={(e) => {
+            setConsent(e.currentTarget.checked);
+            if (error?.reason === "consent_required") setError(null);
+          }}
+        />
+        <span>{t("join.consent")}</span>
       </label>
       {error ? <ErrorNote error={error} /> : null}
       {closed ? <p class="note note--info">{t("err.EVENT_CLOSED")}</p> : null}

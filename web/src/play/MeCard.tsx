@@ -46,6 +46,13 @@ export function MeCard({ me, event }: { me: Participant; event: ContestEvent }) 
         </dl>
       </div>
       {large ? <p class="me-card__hint">{t("play.targetHint")}</p> : null}
+      {me.claimCode ? (
+        <div class="me-card__claim">
+          <p class="me-card__claim-label">{t("me.claimCode")}</p>
+          <p class="me-card__claim-code" data-testid="claim-code">{me.claimCode}</p>
+          <p class="me-card__claim-help">{t("me.claimHelp")}</p>
+        </div>
+      ) : null}
     </section>
   );
 }

@@ -41,7 +41,8 @@ export interface PlayModel {
   /** The socket is down while a drawing is being followed. */
   reconnecting: boolean;
   retryLoad(): void;
-  join(nickname: string): Promise<void>;
+  /** `contact` is sent only when the attendee ticked the consent box. */
+  join(nickname: string, contact: string | null): Promise<void>;
   submit(prompt: string, captcha: string | null): Promise<Submission>;
   show(submission: Submission): void;
 }
@@ -184,8 +185,9 @@ export function usePlay(): PlayModel {
     }
   }, [followId, refresh]);
 
-  const join = useCallback(async (nickname: string) => {
-    const data = await request<{ join: { token: string; participant: Participant } }>(JOIN, { nickname });
+  const join = useCallback(async (nickname: string, contact: string | null) => {
+    const variables = contact ? { nickname, contact, contactConsent: true } : { nickname };
+    const data = await request<{ join: { token: string; participant: Participant } }>(JOIN, variables);
     participantToken.set(data.join.token);
     setJoinNotice(null);
     setBanned(false);

@@ -1,0 +1,59 @@
+"""Each benchmark runs end to end at a tiny scale and prints its figures.
+
+These are not timed assertions: the figures depend on the machine. They check that the
+scripts work, so that the commands in benchmarks/README.md keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_quick(module: str) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_fanout_benchmark_compares_with_a_bare_websockets_broadcast() -> None:
+    out = run_quick("benchmarks.fanout")
+    assert "ours vs bare" in out
+    for figure in ("last frame p99 (ms)", "throughput (frames/s)", "memory per subscriber (KB)"):
+        assert figure in out
+    assert "frames missed / screens lost" in out and "goals:" in out
+    assert "uvicorn floor" in out and "general" in out
+
+
+def test_the_submission_benchmark_compares_with_the_graphql_floor() -> None:
+    out = run_quick("benchmarks.submit")
+    assert "baseline { __typename }" in out
+    assert "capacity: accepted submissions" in out and "x the baseline" in out
+    assert "duplicate latency p50 / p99" in out
+    assert "errors                                      none" in out
+    assert "goals:" in out
+
+
+def test_the_gpu_benchmark_says_what_it_ran_on() -> None:
+    out = run_quick("benchmarks.gpu")
+    assert "bare img/s" in out and "worker img/s" in out and "GPU busy" in out
+    assert "original design (one at a time, PNG to a separate scorer)" in out
+    if "NO CUDA GPU" in out:
+        assert "not measured (no GPU)" in out
+    assert "goals:" in out
