@@ -115,6 +115,7 @@ class Broadcaster:
         self._watchers: defaultdict[str, int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.current_changed = Signal()  # the current event may have changed
 
     async def __aenter__(self) -> Broadcaster:
         self._task = asyncio.create_task(self._listen())
@@ -163,6 +164,43 @@ class Broadcaster:
         finally:
             feed.subscribers -= 1
 
+    async def current_board_updates(self) -> AsyncIterator[Snapshot]:
+        """Like :meth:`board_updates` for whichever event is current, switching with it."""
+        while True:
+            seen = self.current_changed.version
+            event_id = await self.store.current_event_id()
+            if event_id is None:
+                await self.current_changed.wait(seen)
+                continue
+            async for snapshot in self._until_current_changes(event_id, seen):
+                yield snapshot
+
+    async def _until_current_changes(self, event_id: str, seen: int) -> AsyncIterator[Snapshot]:
+        updates = self.board_updates(event_id)
+        update: asyncio.Future[Snapshot] | None = None
+        switch: asyncio.Future[int] | None = None
+        try:
+            while True:
+                if update is None:
+                    update = asyncio.ensure_future(anext(updates))
+                switch = asyncio.ensure_future(self.current_changed.wait(seen))
+                await asyncio.wait({update, switch}, return_when=asyncio.FIRST_COMPLETED)
+                if update.done():
+                    switch.cancel()
+                    snapshot, update = update.result(), None
+                    yield snapshot
+                    continue
+                seen = self.current_changed.version
+                if await self.store.current_event_id() != event_id:
+                    return
+        finally:
+            for pending in (update, switch):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await pending
+            await updates.aclose()
+
     async def submission_changes(self, submission_id: str) -> AsyncIterator[None]:
         """Yields once at once, then whenever the submission may have changed."""
         signal = self._submissions.setdefault(submission_id, Signal())
@@ -184,7 +222,9 @@ class Broadcaster:
 
     def _dispatch(self, channel: str) -> None:
         kind, ident = keys.parse_channel(channel)
-        if kind == "event" and ident in self.feeds:
+        if kind == "current":
+            self.current_changed.fire()
+        elif kind == "event" and ident in self.feeds:
             self.feeds[ident].poke()
         elif kind == "submission" and ident in self._submissions:
             self._submissions[ident].fire()
@@ -194,6 +234,7 @@ class Broadcaster:
         self._wake_all()
 
     def _wake_all(self) -> None:
+        self.current_changed.fire()
         for feed in self.feeds.values():
             feed.poke()
         for signal in self._submissions.values():

@@ -90,6 +90,10 @@ WORKERS = f"{ROOT}:workers"  # sorted set: worker id -> last heartbeat (unix sec
 CHANNEL_PATTERN = f"{ROOT}:ch:*"
 
 
+# Published when the current event changes; boards without an event id follow it.
+CURRENT_CHANNEL = f"{ROOT}:ch:current:event"
+
+
 def event_channel(event_id: str) -> str:
     """Published when an event's leaderboard or counters may have changed."""
     return f"{ROOT}:ch:event:{event_id}"

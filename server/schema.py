@@ -99,6 +99,7 @@ class Drawing:
 
 @strawberry.type
 class Leaderboard:
+    event_id: strawberry.ID  # changes when a board follows a switch of the current event
     submissions: list[LeaderboardEntry]
     last_updated_at: float
     participant_count: int
@@ -227,6 +228,7 @@ async def _participant(info: ContextInfo, record: ParticipantRecord) -> Particip
 def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
     """Slice a shared snapshot for one subscriber; no Redis access."""
     return Leaderboard(
+        event_id=strawberry.ID(snapshot.event_id),
         submissions=[
             LeaderboardEntry(
                 id=strawberry.ID(e.submission_id),
@@ -957,8 +959,12 @@ class Subscription(OrganiserSubscription):
         """The public standings, again on every change (frozen ones while frozen)."""
         ctx = info.context
         first = _bounded("first", first, ctx.settings.leaderboard_max_first)
-        record = await _event_record(info, event_id)
-        async for snapshot in ctx.broadcaster.board_updates(record.id):
+        if event_id is None:
+            # The big screen follows the organisers' "current event" switch.
+            updates = ctx.broadcaster.current_board_updates()
+        else:
+            updates = ctx.broadcaster.board_updates((await _event_record(info, event_id)).id)
+        async for snapshot in updates:
             yield leaderboard_of(snapshot, first)
 
     @strawberry.subscription

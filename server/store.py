@@ -412,6 +412,7 @@ class Store:
             pipe.zadd(keys.EVENTS, {event_id: now})
             if current:
                 pipe.set(keys.CURRENT_EVENT, event_id)
+                pipe.publish(keys.CURRENT_CHANNEL, event_id)
             await pipe.execute()
         return event_id
 
@@ -420,7 +421,10 @@ class Store:
 
     async def set_current_event(self, event_id: str) -> None:
         await self.event(event_id)
-        await self.redis.set(keys.CURRENT_EVENT, event_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.CURRENT_EVENT, event_id)
+            pipe.publish(keys.CURRENT_CHANNEL, event_id)
+            await pipe.execute()
 
     async def event(self, event_id: str) -> EventRecord:
         data = cast(dict[str, str], await self.redis.hgetall(keys.event(event_id)))

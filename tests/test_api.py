@@ -269,3 +269,21 @@ async def test_healthz_reports_redis_and_worker(http: httpx.AsyncClient) -> None
     assert response.status_code == 200
     body = response.json()
     assert body["redis"] is True and body["workers"] >= 1
+
+
+async def test_an_open_board_follows_a_switch_of_the_current_event(app: Any) -> None:
+    from server.connection import async_client
+    from server.store import Store
+
+    client = async_client(app.settings.redis_url)
+    store = Store(client)
+    first_event = await store.current_event_id()
+    async with ws_connect(app.ws_url) as ws:
+        board = ws.subscribe("subscription { leaderboard { eventId participantCount } }")
+        assert (await anext(board))["leaderboard"]["eventId"] == first_event
+        second_event = await store.create_event("day 2", "0" * 32, current=False)
+        await store.set_current_event(second_event)
+        async with asyncio.timeout(10):
+            switched = (await anext(board))["leaderboard"]
+        assert switched == {"eventId": second_event, "participantCount": 0}
+    await client.aclose()

@@ -10,6 +10,7 @@ const PARTICIPANT_FIELDS = `
   submissions(first: 20) { ${SUBMISSION_FIELDS} }`;
 
 const LEADERBOARD_FIELDS = `
+  eventId
   submissions { id name score imageUrl rank }
   lastUpdatedAt participantCount submissionCount frozen
   latest { id name score imageUrl }`;

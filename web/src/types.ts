@@ -31,6 +31,8 @@ export interface Drawing {
 }
 
 export interface Leaderboard {
+  /** The board's event; a board without an event id follows the current event. */
+  eventId: string;
   submissions: LeaderboardEntry[];
   lastUpdatedAt: number;
   participantCount: number;

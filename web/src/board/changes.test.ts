@@ -8,6 +8,7 @@ function entry(name: string, rank: number, score: number): LeaderboardEntry {
 
 function board(...entries: LeaderboardEntry[]): Leaderboard {
   return {
+    eventId: "event-1",
     submissions: entries,
     lastUpdatedAt: 0,
     participantCount: entries.length,

@@ -46,8 +46,15 @@ export function useBoard(first: number, beforeChange: () => void): BoardModel {
   const beforeChangeRef = useRef(beforeChange);
   beforeChangeRef.current = beforeChange;
 
+  const rereadRef = useRef<() => void>(() => undefined);
   /** `pushed`: from the subscription, whose messages are in order; HTTP reads may be older. */
   const accept = useCallback((next: Leaderboard, pushed: boolean) => {
+    if (current.current && current.current.eventId !== next.eventId) {
+      // The organisers switched the current event: no rank animation across events,
+      // and the title and target picture come from the new event.
+      current.current = null;
+      if (pushed) rereadRef.current();
+    }
     const previous = current.current;
     if (!pushed && previous && next.lastUpdatedAt < previous.lastUpdatedAt) return;
     if (previous && sameBoard(previous, next)) {
@@ -69,16 +76,12 @@ export function useBoard(first: number, beforeChange: () => void): BoardModel {
     request<{ event: ContestEvent; leaderboard: Leaderboard }>(BOARD_STATE, { first }, { retries: 2 })
       .then((data) => {
         setEvent(data.event);
-        if (eventId.current !== null && eventId.current !== data.event.id) {
-          // A new event began: the subscription still follows the old one.
-          current.current = null;
-          live.restart();
-        }
         eventId.current = data.event.id;
         accept(data.leaderboard, false);
       })
       .catch(() => undefined); // the connection badge already says we are behind
   }, [accept, first]);
+  rereadRef.current = reread;
 
   useEffect(() => {
     let stopped = false;
