@@ -14,9 +14,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import redis.asyncio
 
@@ -148,7 +149,7 @@ class Broadcaster:
             self.feeds[event_id] = BoardFeed(event_id, self)
         return self.feeds[event_id]
 
-    async def board_updates(self, event_id: str) -> AsyncIterator[Snapshot]:
+    async def board_updates(self, event_id: str) -> AsyncGenerator[Snapshot, None]:
         """The current snapshot, then each new one; shared computation per process."""
         feed = self.feed(event_id)
         feed.subscribers += 1
@@ -184,7 +185,8 @@ class Broadcaster:
                 if update is None:
                     update = asyncio.ensure_future(anext(updates))
                 switch = asyncio.ensure_future(self.current_changed.wait(seen))
-                await asyncio.wait({update, switch}, return_when=asyncio.FIRST_COMPLETED)
+                racing: list[asyncio.Future[Any]] = [update, switch]
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 if update.done():
                     switch.cancel()
                     snapshot, update = update.result(), None
