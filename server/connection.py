@@ -296,6 +296,10 @@ def _client_options(*, tcp: bool = True) -> dict[str, Any]:
     return options
 
 
+MAX_CONNECTIONS = 256  # per process; Redis allows 10,000 clients by default
+POOL_TIMEOUT_S = 10.0  # how long a command waits for a free pooled connection
+
+
 def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S)
 
@@ -379,6 +383,7 @@ class _Flavour:
     sentinel_redis_class: Any
     connection_class: Any
     ssl_connection_class: Any
+    pool_class: Any
 
 
 _ASYNC = _Flavour(
@@ -388,6 +393,7 @@ _ASYNC = _Flavour(
     _AsyncSentinelRedis,
     _AsyncSentinelConnection,
     _AsyncSentinelSSLConnection,
+    redis.asyncio.BlockingConnectionPool,
 )
 _SYNC = _Flavour(
     redis.Redis,
@@ -396,6 +402,7 @@ _SYNC = _Flavour(
     _SyncSentinelRedis,
     _SyncSentinelConnection,
     _SyncSentinelSSLConnection,
+    redis.BlockingConnectionPool,
 )
 
 
@@ -404,7 +411,18 @@ def _client(url: str, flavour: _Flavour) -> Any:
     retry = flavour.retry_class(_backoff(), RETRIES, RETRY_ON)
     if not is_sentinel_url(url):
         tcp = not url.startswith("unix://")
-        return flavour.redis_class.from_url(url, retry=retry, **_client_options(tcp=tcp))
+        # A blocking pool: a burst (a thousand screens connecting at once) waits for a free
+        # connection instead of failing with MaxConnectionsError as the default pool does.
+        pool = flavour.pool_class.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_TIMEOUT_S,
+            retry=retry,
+            **_client_options(tcp=tcp),
+        )
+        client = flavour.redis_class(connection_pool=pool)
+        client.auto_close_connection_pool = True
+        return client
     target = parse_sentinel_url(url)
     sentinel = flavour.sentinel_class(
         target.sentinels,

@@ -216,27 +216,43 @@ def _optional_float(raw: str | None) -> float | None:
 # on a board, and how results are offered to it: see server.leaderboard.
 _OFFER = leaderboard.RULES
 
-# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel, queue
-# ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth, n,
+# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
+#       queue, workers, participant
+# ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth,
+#       max wait in seconds ('' for no such bound), worker heartbeat horizon, n,
 #       n hash field/value items, then the job's field/value items
-# Refusals (nothing written): IN_FLIGHT when the participant's latest submission is still
-# waiting; BUSY when a new job would join a queue deeper than the bound. A prompt that is
+# Refusals (nothing written): BANNED when an organiser banned the participant; IN_FLIGHT
+# when the participant's latest submission is still waiting; BUSY when a new job would
+# join a queue deeper than the bound: the given depth, and the jobs that fit in the max
+# wait at the measured speed (job_seconds) with the live workers. A prompt that is
 # already drawn or being drawn is never refused: it costs no GPU time.
+# Reply: {outcome, detail, started, job_seconds, live workers, field, value, ...}: the
+# queue as the decision saw it (for the ETA, and BUSY's retry time), then every field the
+# script set on the new submission's hash beyond the given ones, so nobody re-reads it.
 _SUBMIT = (
     _OFFER
     + """
 local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max_depth = tonumber(ARGV[6])
-local n = tonumber(ARGV[7])
+local max_wait = tonumber(ARGV[7])
+local n = tonumber(ARGV[9])
 local fields = {}
-for i = 8, 7 + n do fields[#fields + 1] = ARGV[i] end
+for i = 10, 9 + n do fields[#fields + 1] = ARGV[i] end
 local job = {}
-for i = 8 + n, #ARGV do job[#job + 1] = ARGV[i] end
+for i = 10 + n, #ARGV do job[#job + 1] = ARGV[i] end
 
+local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
+local job_seconds = tonumber(queue[3]) or 0
+local workers = redis.call('ZCOUNT', KEYS[10], ARGV[8], '+inf')
+local function reply(outcome, detail, ...)
+  return {outcome, detail, queue[2] or '0', queue[3] or '0', workers, ...}
+end
+
+if redis.call('HGET', KEYS[11], 'banned') == '1' then return reply('BANNED', pid) end
 local last = redis.call('LINDEX', KEYS[3], 0)
 if last then
   local s = redis.call('HGET', prefix .. last, 'status')
-  if s == 'QUEUED' or s == 'GENERATING' then return {'IN_FLIGHT', last} end
+  if s == 'QUEUED' or s == 'GENERATING' then return reply('IN_FLIGHT', last) end
 end
 local canonical = redis.call('GET', KEYS[1])
 local state
@@ -244,9 +260,12 @@ if canonical then
   state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key', 'model_version')
   if not state[1] or state[1] == 'FAILED' then canonical = nil end
 end
-local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started')
 local depth = (tonumber(queue[1]) or 0) - (tonumber(queue[2]) or 0)
-if not canonical and depth >= max_depth then return {'BUSY', tostring(depth)} end
+if max_wait and job_seconds > 0 then
+  local fit = math.max(math.floor(max_wait * math.max(workers, 1) / job_seconds), 1)
+  max_depth = math.min(max_depth, fit)
+end
+if not canonical and depth >= max_depth then return reply('BUSY', tostring(depth)) end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('LPUSH', KEYS[3], sid)
 redis.call('HINCRBY', KEYS[7], 'submissions', 1)
@@ -258,7 +277,8 @@ if not canonical then
   redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
              'seq', seq, 'entry', entry)
   redis.call('PUBLISH', KEYS[8], 'submitted')
-  return {'QUEUED', sid}
+  return reply('QUEUED', sid, 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
+               'seq', tostring(seq))
 end
 redis.call('HSET', KEYS[2], 'canonical', canonical, 'deduplicated', '1')
 if state[1] == 'DONE' then
@@ -268,15 +288,29 @@ if state[1] == 'DONE' then
   queue_for_review(KEYS[2], sid, now)
   offer(KEYS[5], KEYS[6], pid, sid, state[2])
   redis.call('PUBLISH', KEYS[8], 'scored')
-  return {'DONE', canonical}
+  return reply('DONE', canonical, 'canonical', canonical, 'deduplicated', '1',
+               'status', 'DONE', 'score', state[2], 'image_key', state[3],
+               'model_version', state[4], 'finished_at', now)
 end
 local cseq = redis.call('HGET', prefix .. canonical, 'seq') or '0'
 redis.call('HSET', KEYS[2], 'status', state[1], 'seq', cseq)
 redis.call('SADD', prefix .. canonical .. ':followers', sid)
 redis.call('PUBLISH', KEYS[8], 'submitted')
-return {'FOLLOW', canonical}
+return reply('FOLLOW', canonical, 'canonical', canonical, 'deduplicated', '1',
+             'status', state[1], 'seq', cseq)
 """
 )
+
+# KEYS: a session.  ARGV: participant key prefix, event key prefix
+# Reply: {participant hash, its event's hash (empty if gone)}, or {} for no participant.
+_CALLER = """
+local pid = redis.call('GET', KEYS[1])
+if not pid then return {} end
+local participant = redis.call('HGETALL', ARGV[1] .. pid)
+if #participant == 0 then return {} end
+local event_id = redis.call('HGET', ARGV[1] .. pid, 'event_id') or ''
+return {participant, redis.call('HGETALL', ARGV[2] .. event_id)}
+"""
 
 # KEYS: submission, followers, queue.  ARGV: sid, submission prefix, now, channel prefix
 _START = """

@@ -309,3 +309,18 @@ async def test_a_sentinel_url_follows_the_master_through_a_failover(
         await client.aclose()
         await sentinel.aclose()
         await replica.aclose()
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) -> None:
+    from server.connection import MAX_CONNECTIONS, async_client
+
+    client = async_client(redis_url)
+    try:
+        # More concurrent commands than pooled connections: the extra ones queue for a
+        # connection (redis-py's default pool would raise MaxConnectionsError here).
+        replies = await asyncio.gather(
+            *(client.blpop(["lk:test:burst"], timeout=0.2) for _ in range(MAX_CONNECTIONS + 50))
+        )
+    finally:
+        await client.aclose()
+    assert replies == [None] * (MAX_CONNECTIONS + 50)
