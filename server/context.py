@@ -15,6 +15,7 @@ from server.settings import Settings
 from server.store import EventRecord, NotFound, ParticipantRecord, Store
 
 SESSION_COOKIE = "lookalike_session"
+MAX_TOKEN_CHARS = 128  # longer is no token of ours: not worth hashing
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Context:
         """The caller's participant, from a bearer token, WS payload or cookie."""
         if not self._looked_up:
             token = self._token()
-            if token is not None and len(token) <= 128:
+            if token is not None and len(token) <= MAX_TOKEN_CHARS:
                 self._participant = await self.resources.store.participant_for_token(token)
             self._looked_up = True
         return self._participant
@@ -75,8 +76,24 @@ class Context:
     async def require_participant(self) -> ParticipantRecord:
         record = await self.participant()
         if record is None:
-            raise ApiError("UNAUTHENTICATED", "join with a nickname first (no valid session)")
+            raise _no_session()
         return record
+
+    async def caller(self) -> tuple[ParticipantRecord, EventRecord]:
+        """The caller's participant and event, read afresh in one round trip, even on a
+        long-lived WebSocket, so that a ban or a closed event applies to the very next
+        command. ``UNAUTHENTICATED`` without a valid session."""
+        token = self._token()
+        found = None
+        if token is not None and len(token) <= MAX_TOKEN_CHARS:
+            found = await self.resources.store.caller(token)
+        if found is None:
+            raise _no_session()
+        participant, event = found
+        self._participant, self._looked_up = participant, True
+        if event is None:
+            raise NotFound(f"no event {participant.event_id!r}")
+        return participant, event
 
     def remember_session(self, token: str) -> None:
         """Give a browser its session as an HttpOnly cookie (HTTP only; WS has no response)."""
@@ -95,3 +112,7 @@ class Context:
     async def admit(self, participant: ParticipantRecord, captcha: str | None) -> None:
         """Captcha and limits, identical for HTTP and WebSocket callers."""
         await self.resources.admit(participant, captcha, self.client_ip)
+
+
+def _no_session() -> ApiError:
+    return ApiError("UNAUTHENTICATED", "join with a nickname first (no valid session)")

@@ -22,7 +22,13 @@ from server.ids import new_id
 from server.images import ImageStore
 from server.metrics import METRICS
 from server.settings import Settings
-from server.store import ParticipantRecord, Store, SubmissionRecord, ensure_group
+from server.store import (
+    ParticipantRecord,
+    QueueState,
+    Store,
+    SubmissionRecord,
+    ensure_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +61,27 @@ class Resources:
         """(queue position, estimated seconds to the score) of a waiting submission."""
         if record.status not in ("QUEUED", "GENERATING"):
             return None, None
-        state = await self.store.queue_state()
-        workers = max(await self.workers_alive(), 1)
-        per_job = state.job_seconds / workers
-        if record.status == "GENERATING":
-            return 0, round(state.job_seconds, 2)
-        position = max(record.seq - state.started, 1)
-        return position, round(position * per_job + state.job_seconds, 2)
-
-    async def max_queue_depth(self) -> int:
-        """How many waiting jobs fit in ``queue_max_wait_s`` at the measured speed."""
-        state = await self.store.queue_state()
-        if state.job_seconds <= 0:
-            return 1 << 40  # nothing measured yet: no basis to refuse
-        workers = max(await self.workers_alive(), 1)
-        return max(int(self.settings.queue_max_wait_s * workers / state.job_seconds), 1)
+        state, workers = await self.store.queue_and_workers(self.settings.worker_stale_s)
+        return estimate(record, state, workers)
 
     async def workers_alive(self) -> int:
         horizon = time.time() - self.settings.worker_stale_s
         count: int = await self.redis.zcount(keys.WORKERS, horizon, "+inf")
         return count
+
+
+def estimate(
+    record: SubmissionRecord, state: QueueState, workers: int
+) -> tuple[int | None, float | None]:
+    """(queue position, estimated seconds to the score) of ``record`` in queue ``state``
+    with ``workers`` live workers; (None, None) once it no longer waits."""
+    if record.status == "GENERATING":
+        return 0, round(state.job_seconds, 2)
+    if record.status != "QUEUED":
+        return None, None
+    per_job = state.job_seconds / max(workers, 1)
+    position = max(record.seq - state.started, 1)
+    return position, round(position * per_job + state.job_seconds, 2)
 
 
 async def ensure_current_event(store: Store, images: ImageStore, title: str) -> str:

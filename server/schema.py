@@ -30,7 +30,9 @@ from server.ids import is_id
 from server.images import image_url
 from server.metrics import METRICS
 from server.raffle import Raffle, ticket
+from server.resources import estimate
 from server.store import (
+    Banned,
     EventRecord,
     InFlight,
     NotFound,
@@ -914,24 +916,26 @@ class Mutation(OrganiserMutation):
 async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) -> Submission:
     """Validate where input enters, admit (captcha, limits), then record atomically."""
     ctx = info.context
-    participant = await ctx.require_participant()
+    participant, event = await ctx.caller()
     if participant.banned:
-        raise ApiError("BANNED", "an organiser has stopped this player from playing")
-    event = await ctx.store.event(participant.event_id)
+        raise _banned()
     _check_open(event, "no more prompts")
     normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
     moderation.check_prompt(normalised, ctx.settings)
     await ctx.admit(participant, captcha)
     try:
-        record = await ctx.store.submit(
+        submitted = await ctx.store.submit_with_queue(
             event=event,
             participant=participant,
             prompt=" ".join(prompt.split()),
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
             seed=seed_for(normalised),
-            max_depth=await ctx.resources.max_queue_depth(),
+            max_wait_s=ctx.settings.queue_max_wait_s,
+            worker_stale_s=ctx.settings.worker_stale_s,
         )
+    except Banned as exc:  # banned since the check above
+        raise _banned() from exc
     except InFlight as exc:
         raise ApiError(
             "IN_FLIGHT",
@@ -939,15 +943,22 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
             submissionId=exc.submission_id,
         ) from exc
     except QueueFull as exc:
-        state = await ctx.store.queue_state()
-        workers = max(await ctx.resources.workers_alive(), 1)
-        over = exc.depth * state.job_seconds / workers - ctx.settings.queue_max_wait_s
+        workers = max(exc.workers, 1)
+        over = exc.depth * exc.job_seconds / workers - ctx.settings.queue_max_wait_s
         raise ApiError(
             "BUSY",
             "the drawing queue is full right now; please try again shortly",
             retry_after=max(over, 1.0),
         ) from exc
-    return await _submission(info, record)
+    submission = Submission.of(submitted.record)
+    submission.queue_position, submission.eta_seconds = estimate(
+        submitted.record, submitted.queue, submitted.workers
+    )
+    return submission
+
+
+def _banned() -> ApiError:
+    return ApiError("BANNED", "an organiser has stopped this player from playing")
 
 
 @strawberry.type

@@ -43,9 +43,15 @@ class InFlight(Exception):
 class QueueFull(Exception):
     """A new job would wait longer than the configured bound."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, job_seconds: float = 0.0, workers: int = 0) -> None:
         super().__init__(f"{depth} jobs are waiting")
         self.depth = depth
+        self.job_seconds = job_seconds  # the measured speed the bound was computed with
+        self.workers = workers  # live workers then
+
+
+class Banned(Exception):
+    """An organiser has stopped the participant from playing."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,15 @@ class SubmissionRecord:
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """A recorded submission, and the job queue as its enqueue decision saw it."""
+
+    record: SubmissionRecord
+    queue: QueueState
+    workers: int  # workers with a heartbeat fresher than the stale bound
+
+
+@dataclass(frozen=True)
 class BoardEntry:
     submission_id: str
     participant_id: str
@@ -226,9 +241,10 @@ _OFFER = leaderboard.RULES
 # join a queue deeper than the bound: the given depth, and the jobs that fit in the max
 # wait at the measured speed (job_seconds) with the live workers. A prompt that is
 # already drawn or being drawn is never refused: it costs no GPU time.
-# Reply: {outcome, detail, started, job_seconds, live workers, field, value, ...}: the
-# queue as the decision saw it (for the ETA, and BUSY's retry time), then every field the
-# script set on the new submission's hash beyond the given ones, so nobody re-reads it.
+# Reply: {outcome, detail, enqueued, started, job_seconds, live workers, field, value,
+# ...}: the queue as the script left it (for the ETA, and BUSY's retry time), then every
+# field the script set on the new submission's hash beyond the given ones, so that nobody
+# has to read it back.
 _SUBMIT = (
     _OFFER
     + """
@@ -242,10 +258,11 @@ local job = {}
 for i = 10 + n, #ARGV do job[#job + 1] = ARGV[i] end
 
 local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
+local enqueued, started = tonumber(queue[1]) or 0, tonumber(queue[2]) or 0
 local job_seconds = tonumber(queue[3]) or 0
 local workers = redis.call('ZCOUNT', KEYS[10], ARGV[8], '+inf')
 local function reply(outcome, detail, ...)
-  return {outcome, detail, queue[2] or '0', queue[3] or '0', workers, ...}
+  return {outcome, detail, enqueued, started, queue[3] or '0', workers, ...}
 end
 
 if redis.call('HGET', KEYS[11], 'banned') == '1' then return reply('BANNED', pid) end
@@ -260,7 +277,7 @@ if canonical then
   state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key', 'model_version')
   if not state[1] or state[1] == 'FAILED' then canonical = nil end
 end
-local depth = (tonumber(queue[1]) or 0) - (tonumber(queue[2]) or 0)
+local depth = enqueued - started
 if max_wait and job_seconds > 0 then
   local fit = math.max(math.floor(max_wait * math.max(workers, 1) / job_seconds), 1)
   max_depth = math.min(max_depth, fit)
@@ -272,6 +289,7 @@ redis.call('HINCRBY', KEYS[7], 'submissions', 1)
 if not canonical then
   redis.call('SET', KEYS[1], sid)
   local seq = redis.call('HINCRBY', KEYS[9], 'enqueued', 1)
+  enqueued = seq
   -- The entry id lets an organiser's ban take a job back out of the stream.
   local entry = redis.call('XADD', KEYS[4], '*', unpack(job))
   redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
@@ -381,6 +399,8 @@ return 1
 """
 
 _SUBMISSION_PREFIX = keys.submission("")
+_PARTICIPANT_PREFIX = keys.participant("")
+_EVENT_PREFIX = keys.event("")
 _CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
 
 
@@ -401,12 +421,26 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _queue_state(data: dict[str, str]) -> QueueState:
+    return QueueState(
+        enqueued=int(data.get("enqueued", 0)),
+        started=int(data.get("started", 0)),
+        job_seconds=float(data.get("job_seconds", 0.0)),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    """A hash from a script's flat field/value list."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class Store:
     """Typed access to the contest state; one per process, shared by all requests."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.redis = client
         self._submit = client.register_script(_SUBMIT)
+        self._caller = client.register_script(_CALLER)
         self._start = client.register_script(_START)
         self._complete = client.register_script(_COMPLETE)
         self._fail = client.register_script(_FAIL)
@@ -592,10 +626,23 @@ class Store:
                 return code
 
     async def participant_for_token(self, token: str) -> ParticipantRecord | None:
-        participant_id = cast(str | None, await self.redis.get(keys.session(hash_token(token))))
-        if participant_id is None:
+        found = await self.caller(token)
+        return None if found is None else found[0]
+
+    async def caller(self, token: str) -> tuple[ParticipantRecord, EventRecord | None] | None:
+        """The participant of a session token and its event (None if gone), read together
+        in one round trip; None for an unknown token."""
+        reply = await self._caller(
+            keys=[keys.session(hash_token(token))],
+            args=[_PARTICIPANT_PREFIX, _EVENT_PREFIX],
+        )
+        if not reply:
             return None
-        return await self.participant(participant_id)
+        participant, event = (_pairs(cast(list[str], flat)) for flat in reply)
+        return (
+            ParticipantRecord.from_hash(participant),
+            EventRecord.from_hash(event) if event else None,
+        )
 
     async def participant(self, participant_id: str) -> ParticipantRecord | None:
         data = cast(dict[str, str], await self.redis.hgetall(keys.participant(participant_id)))
@@ -659,10 +706,43 @@ class Store:
     ) -> SubmissionRecord:
         """Record a submission atomically with its dedup decision and, if new, its job.
 
-        Raises :class:`InFlight` or :class:`QueueFull`; then nothing was written.
+        Raises :class:`Banned`, :class:`InFlight` or :class:`QueueFull`; then nothing
+        was written.
+        """
+        submitted = await self.submit_with_queue(
+            event=event,
+            participant=participant,
+            prompt=prompt,
+            normalised=normalised,
+            prompt_key=prompt_key,
+            seed=seed,
+            max_depth=max_depth,
+        )
+        return submitted.record
+
+    async def submit_with_queue(
+        self,
+        *,
+        event: EventRecord,
+        participant: ParticipantRecord,
+        prompt: str,
+        normalised: str,
+        prompt_key: str,
+        seed: int,
+        max_depth: int = 1 << 40,
+        max_wait_s: float | None = None,
+        worker_stale_s: float = 15.0,
+    ) -> Submitted:
+        """Like :meth:`submit`, in the same one round trip: also the queue as the decision
+        saw it, for an ETA.
+
+        With ``max_wait_s``, a new job is also refused (:class:`QueueFull`) when the jobs
+        waiting already take that long at the measured speed with the workers whose
+        heartbeat is fresher than ``worker_stale_s``: the bound is read atomically with
+        the decision.
         """
         sid = new_id()
-        now = time.time()
+        now = _num(time.time())
         fields = {
             "id": sid,
             "event_id": event.id,
@@ -673,7 +753,7 @@ class Store:
             "prompt_key": prompt_key,
             "seed": str(seed),
             "status": "QUEUED",
-            "created_at": _num(now),
+            "created_at": now,
             "target_key": event.target_key,  # what it is scored against: for verification
         }
         if event.hold_for_review:
@@ -687,7 +767,7 @@ class Store:
         )
         flat_fields = [item for pair in fields.items() for item in pair]
         flat_job = [item for pair in job.to_fields().items() for item in pair]
-        outcome, detail = await self._submit(
+        reply = await self._submit(
             keys=[
                 keys.prompt(event.id, prompt_key),
                 keys.submission(sid),
@@ -698,32 +778,45 @@ class Store:
                 keys.event_counts(event.id),
                 keys.event_channel(event.id),
                 keys.QUEUE,
+                keys.WORKERS,
+                keys.participant(participant.id),
             ],
             args=[
                 sid,
                 _SUBMISSION_PREFIX,
                 participant.id,
-                _num(now),
+                now,
                 _CHANNEL_PREFIX,
                 max_depth,
+                "" if max_wait_s is None else _num(max_wait_s),
+                _num(time.time() - worker_stale_s),
                 len(flat_fields),
                 *flat_fields,
                 *flat_job,
             ],
         )
+        outcome, detail, enqueued, started, job_seconds, workers = reply[:6]
+        if outcome == "BANNED":
+            raise Banned(f"participant {detail} is banned")
         if outcome == "IN_FLIGHT":
             raise InFlight(detail)
         if outcome == "BUSY":
-            raise QueueFull(int(detail))
-        return await self.submission(sid)
+            raise QueueFull(int(detail), float(job_seconds), int(workers))
+        record = SubmissionRecord.from_hash({**fields, **_pairs(reply[6:])})
+        queue = QueueState(int(enqueued), int(started), float(job_seconds))
+        return Submitted(record=record, queue=queue, workers=int(workers))
 
     async def queue_state(self) -> QueueState:
-        data: dict[str, str] = await self.redis.hgetall(keys.QUEUE)
-        return QueueState(
-            enqueued=int(data.get("enqueued", 0)),
-            started=int(data.get("started", 0)),
-            job_seconds=float(data.get("job_seconds", 0.0)),
-        )
+        return _queue_state(await self.redis.hgetall(keys.QUEUE))
+
+    async def queue_and_workers(self, worker_stale_s: float) -> tuple[QueueState, int]:
+        """The queue state, and how many workers sent a heartbeat in the last
+        ``worker_stale_s`` seconds, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.QUEUE)
+            pipe.zcount(keys.WORKERS, _num(time.time() - worker_stale_s), "+inf")
+            data, workers = cast(tuple[dict[str, str], int], await pipe.execute())
+        return _queue_state(data), workers
 
     async def record_job_seconds(self, seconds_per_job: float, weight: float = 0.2) -> None:
         """Fold one batch's GPU seconds per job into the moving average used for ETAs."""
