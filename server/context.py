@@ -28,6 +28,7 @@ class Context:
     connection_params: dict[str, Any] = field(default_factory=dict)
     _participant: ParticipantRecord | None = None
     _looked_up: bool = False
+    _client_ip: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -43,7 +44,10 @@ class Context:
 
     @property
     def client_ip(self) -> str:
-        return self.resources.client_ip(self.connection)
+        """The client's address (the same for the whole request or WebSocket)."""
+        if self._client_ip is None:
+            self._client_ip = self.resources.client_ip(self.connection)
+        return self._client_ip
 
     async def current_event(self) -> EventRecord:
         event_id = await self.resources.store.current_event_id()
@@ -110,7 +114,7 @@ class Context:
             )
 
     async def admit(self, participant: ParticipantRecord, captcha: str | None) -> None:
-        """Captcha and limits, identical for HTTP and WebSocket callers."""
+        """The captcha, identical for HTTP and WebSocket callers."""
         await self.resources.admit(participant, captcha, self.client_ip)
 
 

@@ -17,6 +17,7 @@ Hangul is never decomposed: Korean text keeps its syllables in every form.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -26,6 +27,9 @@ from server.errors import ApiError, invalid_input
 
 # Bump when the skeleton changes: keys of old prompts must not silently collide or split.
 KEY_VERSION: Final = "v1"
+# Skeletons kept per process: a prompt is skeletonised for dedup and for the blocklist,
+# and a duplicate prompt again each time it is sent.
+SKELETON_CACHE_SIZE: Final = 4096
 
 # Invisible characters that are dropped, not rejected: zero-width space/joiners, word
 # joiner and invisible operators, BOM, soft hyphen, Mongolian vowel separator,
@@ -170,6 +174,7 @@ def nickname_key(nickname: str) -> str:
     return _letters(_fold(nickname))
 
 
+@functools.lru_cache(maxsize=SKELETON_CACHE_SIZE)
 def skeleton(text: str) -> str:
     """The hardened canonical form of ``text`` that :func:`prompt_key` hashes.
 
@@ -259,25 +264,45 @@ def _fold(text: str) -> str:
 
 def _letters(folded: str) -> str:
     """Invisibles and accents dropped, look-alikes mapped, punctuation and spaces evened."""
-    chars: list[str] = []
-    for ch in folded:
-        if ch in _INVISIBLE or ch in _VARIATION_SELECTORS or ch in _APOSTROPHES:
-            continue
-        category = unicodedata.category(ch)
-        if category in _SKELETON_DROP_CATEGORIES:
-            continue
-        if (
-            category.startswith("P")
-            or category in _WHITESPACE_CATEGORIES
-            or ch in _WHITESPACE_CONTROLS
-            or ch in _DECORATION
-            or any(lo <= ord(ch) <= hi for lo, hi in _DECORATION_RANGES)
-        ):
-            chars.append(" ")
-        else:
-            chars.append(_strip_accents(ch))
-    text = unicodedata.normalize("NFC", "".join(chars)).translate(_CONFUSABLES)
+    text = unicodedata.normalize("NFC", folded.translate(_LETTER_MAP)).translate(_CONFUSABLES)
     return " ".join(text.split())
+
+
+def _letter(ch: str) -> str:
+    """What :func:`_letters` makes of one character: itself, without accents, a space
+    (punctuation, spaces, decoration) or nothing (invisible)."""
+    if ch in _INVISIBLE or ch in _VARIATION_SELECTORS or ch in _APOSTROPHES:
+        return ""
+    category = unicodedata.category(ch)
+    if category in _SKELETON_DROP_CATEGORIES:
+        return ""
+    if (
+        category.startswith("P")
+        or category in _WHITESPACE_CATEGORIES
+        or ch in _WHITESPACE_CONTROLS
+        or ch in _DECORATION
+        or any(lo <= ord(ch) <= hi for lo, hi in _DECORATION_RANGES)
+    ):
+        return " "
+    return _strip_accents(ch)
+
+
+class _LetterMap(dict[int, str]):
+    """A ``str.translate`` table computing :func:`_letter` once per character seen.
+
+    Bounded: past ``_LETTER_MAP_MAX`` characters (a text of many rare code points) new
+    ones are computed each time instead of kept.
+    """
+
+    def __missing__(self, code: int) -> str:
+        out = _letter(chr(code))
+        if len(self) < _LETTER_MAP_MAX:
+            self[code] = out
+        return out
+
+
+_LETTER_MAP_MAX: Final = 1 << 16
+_LETTER_MAP: Final = _LetterMap()
 
 
 def _strip_accents(ch: str) -> str:

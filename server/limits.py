@@ -20,42 +20,57 @@ from server import keys
 from server.errors import ApiError
 from server.settings import Settings
 
-# KEYS: the limited clients. ARGV[1]: now in seconds, or "" for the Redis clock (one clock
-# for every server process); then per key its interval (1 / rate) and burst.
+# Lua: take_rates(rate_keys, now, params) takes one request from every limit, or from
+# none, and answers 0 (allowed) or the seconds to wait. ``now`` is seconds, or nil for the
+# Redis clock (one clock for every server process); ``params`` the limits' interval
+# (1 / rate) and burst, in key order. Scripts that limit as part of a bigger change
+# (server.store's submission) include it, so the limit is taken atomically with it.
 # Numbers travel as "%.17g" strings: Lua's tostring() keeps only 14 digits, and a reply
 # number would be truncated to an integer.
-_GCRA_LUA: Final = """
-local now = tonumber(ARGV[1])
-if now == nil then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local wait = 0
-local tats = {}
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i])
-  local burst = tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(redis.call('GET', key))
-  if tat == nil or tat < now then
-    tat = now
+GCRA_FUNCTION: Final = """
+local function take_rates(rate_keys, now, params)
+  if now == nil then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
   end
-  local new_tat = tat + interval
-  local allow_at = new_tat - burst * interval
-  if now < allow_at and allow_at - now > wait then
-    wait = allow_at - now
+  local wait = 0
+  local tats = {}
+  for i, key in ipairs(rate_keys) do
+    local interval = tonumber(params[2 * i - 1])
+    local burst = tonumber(params[2 * i])
+    local tat = tonumber(redis.call('GET', key))
+    if tat == nil or tat < now then
+      tat = now
+    end
+    local new_tat = tat + interval
+    local allow_at = new_tat - burst * interval
+    if now < allow_at and allow_at - now > wait then
+      wait = allow_at - now
+    end
+    tats[i] = new_tat
   end
-  tats[i] = new_tat
+  if wait > 0 then
+    return wait
+  end
+  for i, key in ipairs(rate_keys) do
+    -- A second's slack: a key that outlives its time behaves exactly like a missing one.
+    local ttl_ms = math.ceil((tats[i] - now) * 1000) + 1000
+    redis.call('SET', key, string.format('%.17g', tats[i]), 'PX', ttl_ms)
+  end
+  return 0
 end
-if wait > 0 then
-  return string.format('%.17g', wait)
-end
-for i, key in ipairs(KEYS) do
-  -- A second's slack: a key that outlives its time behaves exactly like a missing one.
-  local ttl_ms = math.ceil((tats[i] - now) * 1000) + 1000
-  redis.call('SET', key, string.format('%.17g', tats[i]), 'PX', ttl_ms)
-end
-return '0'
 """
+
+# KEYS: the limited clients. ARGV[1]: now in seconds, or "" for the Redis clock; then per
+# key its interval and burst.
+_GCRA_LUA: Final = (
+    GCRA_FUNCTION
+    + """
+local params = {}
+for i = 2, #ARGV do params[#params + 1] = ARGV[i] end
+return string.format('%.17g', take_rates(KEYS, tonumber(ARGV[1]), params))
+"""
+)
 
 # DECR keeps the key's expiry, so the credit still runs out on time.
 _TAKE_CREDIT_LUA: Final = """
@@ -99,12 +114,15 @@ async def check_rates(
     ``now`` is for tests; by default the Redis server's clock is used.
     """
     limits = list(limits)
-    args: list[str] = ["" if now is None else repr(float(now))]
-    for limit in limits:
-        args += [repr(1.0 / limit.rate_per_s), str(limit.burst)]
+    args = ["" if now is None else repr(float(now)), *rate_params(limits)]
     script = client.register_script(_GCRA_LUA)
     reply = await script(keys=[limit.key for limit in limits], args=args)
     return float(reply)
+
+
+def rate_params(limits: Iterable[Limit]) -> list[str]:
+    """The ``params`` of the Lua ``take_rates`` (:data:`GCRA_FUNCTION`) for ``limits``."""
+    return [item for limit in limits for item in (repr(1.0 / limit.rate_per_s), str(limit.burst))]
 
 
 async def check_rate(
@@ -123,11 +141,16 @@ async def enforce_rates(client: redis.asyncio.Redis, limits: Iterable[Limit]) ->
     """Like :func:`check_rates`, but raise ``RATE_LIMITED`` with ``retryAfter`` on a no."""
     wait = await check_rates(client, limits)
     if wait > 0:
-        raise ApiError(
-            "RATE_LIMITED",
-            f"too many submissions at once; try again in {math.ceil(wait)} s",
-            retry_after=wait,
-        )
+        raise rate_limited(wait)
+
+
+def rate_limited(wait: float) -> ApiError:
+    """``RATE_LIMITED`` with ``retryAfter``: the answer to a request over its limits."""
+    return ApiError(
+        "RATE_LIMITED",
+        f"too many submissions at once; try again in {math.ceil(wait)} s",
+        retry_after=wait,
+    )
 
 
 def submission_limits(settings: Settings, *, participant_id: str, ip: str) -> list[Limit]:

@@ -99,7 +99,7 @@ class Blocklist:
 
 def check_prompt(text: str, settings: Settings) -> None:
     """Raise ``INVALID_INPUT`` (reason ``blocked``) if the prompt contains a blocked term."""
-    if blocklist(settings.blocklist_extra).blocked(text):
+    if _blocked(text, settings.blocklist_extra):
         raise invalid_input(
             "this prompt contains a word that is not allowed at this booth; please rephrase it",
             reason="blocked",
@@ -116,6 +116,12 @@ def check_nickname(text: str, settings: Settings) -> None:
             reason="blocked",
             field="nickname",
         )
+
+
+# Answers kept per process: the same prompt is often sent again (duplicates are free).
+@functools.lru_cache(maxsize=4096)
+def _blocked(text: str, extra: tuple[str, ...]) -> bool:
+    return blocklist(extra).blocked(text)
 
 
 @functools.lru_cache(maxsize=8)

@@ -49,13 +49,14 @@ class Resources:
         return limits.client_ip(peer, connection.headers, self.settings.trusted_proxies)
 
     async def admit(self, participant: ParticipantRecord, captcha: str | None, ip: str) -> None:
-        """Captcha (when due), then rate limits; raises ApiError with the code to show."""
+        """The captcha, when due; raises ApiError with the code to show.
+
+        The rate limits (:func:`limits.submission_limits`) come next, and are taken by
+        the store in the same script as the submission.
+        """
         if await limits.captcha_needed(self.redis, participant.id, self.settings):
             await self.captcha.verify(captcha, remote_ip=ip)
             await limits.captcha_passed(self.redis, participant.id, self.settings)
-        await limits.limit_submission(
-            self.redis, self.settings, participant_id=participant.id, ip=ip
-        )
 
     async def eta(self, record: SubmissionRecord) -> tuple[int | None, float | None]:
         """(queue position, estimated seconds to the score) of a waiting submission."""

@@ -19,7 +19,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from pipelines.seeds import seed_for
-from server import dedup, moderation, organiser
+from server import dedup, limits, moderation, organiser
 from server.audit import Actor, AuditEntry, AuditLog
 from server.broadcast import Snapshot
 from server.console import Console, check_id, found
@@ -38,6 +38,7 @@ from server.store import (
     NotFound,
     ParticipantRecord,
     QueueFull,
+    RateLimited,
     SubmissionRecord,
 )
 
@@ -914,7 +915,8 @@ class Mutation(OrganiserMutation):
 
 
 async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) -> Submission:
-    """Validate where input enters, admit (captcha, limits), then record atomically."""
+    """Validate where input enters, admit (captcha), then record atomically with the rate
+    limits, the dedup decision and the queue bound."""
     ctx = info.context
     participant, event = await ctx.caller()
     if participant.banned:
@@ -933,9 +935,14 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
             seed=seed_for(normalised),
             max_wait_s=ctx.settings.queue_max_wait_s,
             worker_stale_s=ctx.settings.worker_stale_s,
+            limits=limits.submission_limits(
+                ctx.settings, participant_id=participant.id, ip=ctx.client_ip
+            ),
         )
     except Banned as exc:  # banned since the check above
         raise _banned() from exc
+    except RateLimited as exc:
+        raise limits.rate_limited(exc.wait) from exc
     except InFlight as exc:
         raise ApiError(
             "IN_FLIGHT",

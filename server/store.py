@@ -9,9 +9,10 @@ the same result twice changes nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -20,6 +21,7 @@ import redis.asyncio
 from pipelines.messages import Job
 from server import keys, leaderboard
 from server.ids import new_id
+from server.limits import GCRA_FUNCTION, Limit, rate_params
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 RECENT_KEPT = 50
@@ -52,6 +54,14 @@ class QueueFull(Exception):
 
 class Banned(Exception):
     """An organiser has stopped the participant from playing."""
+
+
+class RateLimited(Exception):
+    """A rate limit said no; ``wait`` seconds until it would say yes."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limited for {wait:.3f} s")
+        self.wait = wait
 
 
 @dataclass(frozen=True)
@@ -232,30 +242,34 @@ def _optional_float(raw: str | None) -> float | None:
 _OFFER = leaderboard.RULES
 
 # KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
-#       queue, workers, participant
+#       queue, workers, participant, then r rate limit keys
 # ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth,
-#       max wait in seconds ('' for no such bound), worker heartbeat horizon, n,
-#       n hash field/value items, then the job's field/value items
-# Refusals (nothing written): BANNED when an organiser banned the participant; IN_FLIGHT
-# when the participant's latest submission is still waiting; BUSY when a new job would
-# join a queue deeper than the bound: the given depth, and the jobs that fit in the max
-# wait at the measured speed (job_seconds) with the live workers. A prompt that is
-# already drawn or being drawn is never refused: it costs no GPU time.
+#       max wait in seconds ('' for no such bound), worker heartbeat horizon, the hash's
+#       and the job's field/value items (each a flat JSON array: one argument is much
+#       cheaper for the client to send than dozens), then the 2r rate limit parameters
+#       (server.limits.rate_params)
+# Refusals: BANNED when an organiser banned the participant (nothing written);
+# RATE_LIMITED (detail: seconds to wait) when a rate limit says no (nothing written);
+# otherwise the request is counted against its limits, as if checked just before, and
+# IN_FLIGHT when the participant's latest submission is still waiting, or BUSY when a
+# new job would join a queue deeper than the bound: the given depth, and the jobs that
+# fit in the max wait at the measured speed (job_seconds) with the live workers. A prompt
+# that is already drawn or being drawn is never refused: it costs no GPU time.
 # Reply: {outcome, detail, enqueued, started, job_seconds, live workers, field, value,
 # ...}: the queue as the script left it (for the ETA, and BUSY's retry time), then every
 # field the script set on the new submission's hash beyond the given ones, so that nobody
 # has to read it back.
 _SUBMIT = (
     _OFFER
+    + GCRA_FUNCTION
     + """
 local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max_depth = tonumber(ARGV[6])
 local max_wait = tonumber(ARGV[7])
-local n = tonumber(ARGV[9])
-local fields = {}
-for i = 10, 9 + n do fields[#fields + 1] = ARGV[i] end
-local job = {}
-for i = 10 + n, #ARGV do job[#job + 1] = ARGV[i] end
+local fields, job = cjson.decode(ARGV[9]), cjson.decode(ARGV[10])
+local rate_keys, rate_params = {}, {}
+for i = 12, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
+for i = 11, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
 
 local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
 local enqueued, started = tonumber(queue[1]) or 0, tonumber(queue[2]) or 0
@@ -266,6 +280,8 @@ local function reply(outcome, detail, ...)
 end
 
 if redis.call('HGET', KEYS[11], 'banned') == '1' then return reply('BANNED', pid) end
+local wait = take_rates(rate_keys, nil, rate_params)
+if wait > 0 then return reply('RATE_LIMITED', string.format('%.17g', wait)) end
 local last = redis.call('LINDEX', KEYS[3], 0)
 if last then
   local s = redis.call('HGET', prefix .. last, 'status')
@@ -732,6 +748,7 @@ class Store:
         max_depth: int = 1 << 40,
         max_wait_s: float | None = None,
         worker_stale_s: float = 15.0,
+        limits: Sequence[Limit] = (),
     ) -> Submitted:
         """Like :meth:`submit`, in the same one round trip: also the queue as the decision
         saw it, for an ETA.
@@ -739,7 +756,8 @@ class Store:
         With ``max_wait_s``, a new job is also refused (:class:`QueueFull`) when the jobs
         waiting already take that long at the measured speed with the workers whose
         heartbeat is fresher than ``worker_stale_s``: the bound is read atomically with
-        the decision.
+        the decision. The request is counted against ``limits`` in the same script
+        (:class:`RateLimited` when one says no), after the ban check and before the rest.
         """
         sid = new_id()
         now = _num(time.time())
@@ -780,6 +798,7 @@ class Store:
                 keys.QUEUE,
                 keys.WORKERS,
                 keys.participant(participant.id),
+                *(limit.key for limit in limits),
             ],
             args=[
                 sid,
@@ -790,14 +809,16 @@ class Store:
                 max_depth,
                 "" if max_wait_s is None else _num(max_wait_s),
                 _num(time.time() - worker_stale_s),
-                len(flat_fields),
-                *flat_fields,
-                *flat_job,
+                json.dumps(flat_fields, ensure_ascii=False),
+                json.dumps(flat_job, ensure_ascii=False),
+                *rate_params(limits),
             ],
         )
         outcome, detail, enqueued, started, job_seconds, workers = reply[:6]
         if outcome == "BANNED":
             raise Banned(f"participant {detail} is banned")
+        if outcome == "RATE_LIMITED":
+            raise RateLimited(float(detail))
         if outcome == "IN_FLIGHT":
             raise InFlight(detail)
         if outcome == "BUSY":
