@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from server.broadcast import Broadcaster
+from server.captcha import Ticket
 from server.errors import ApiError
 from server.resources import Resources
 from server.settings import Settings
@@ -113,9 +114,10 @@ class Context:
                 secure=self.connection.url.scheme == "https",
             )
 
-    async def admit(self, participant: ParticipantRecord, captcha: str | None) -> None:
-        """The captcha, identical for HTTP and WebSocket callers."""
-        await self.resources.admit(participant, captcha, self.client_ip)
+    async def admit(self, participant: ParticipantRecord, captcha: str | None) -> Ticket | None:
+        """The captcha, identical for HTTP and WebSocket callers (see
+        :meth:`Resources.admit`: a ticket comes back for the store to claim)."""
+        return await self.resources.admit(participant, captcha, self.client_ip)
 
 
 def _no_session() -> ApiError:

@@ -22,6 +22,7 @@ from pipelines.seeds import seed_for
 from server import dedup, limits, moderation, organiser
 from server.audit import Actor, AuditEntry, AuditLog
 from server.broadcast import Snapshot
+from server.captcha.base import replayed
 from server.console import Console, check_id, found
 from server.context import Context
 from server.errors import ApiError
@@ -40,6 +41,7 @@ from server.store import (
     QueueFull,
     RateLimited,
     SubmissionRecord,
+    TicketUsed,
 )
 
 ContextInfo = Info[Context, None]
@@ -915,8 +917,8 @@ class Mutation(OrganiserMutation):
 
 
 async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) -> Submission:
-    """Validate where input enters, admit (captcha), then record atomically with the rate
-    limits, the dedup decision and the queue bound."""
+    """Validate where input enters, check the captcha, then record atomically with the
+    captcha's single use, the rate limits, the dedup decision and the queue bound."""
     ctx = info.context
     participant, event = await ctx.caller()
     if participant.banned:
@@ -924,7 +926,7 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
     _check_open(event, "no more prompts")
     normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
     moderation.check_prompt(normalised, ctx.settings)
-    await ctx.admit(participant, captcha)
+    ticket = await ctx.admit(participant, captcha)
     try:
         submitted = await ctx.store.submit_with_queue(
             event=event,
@@ -938,9 +940,12 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
             limits=limits.submission_limits(
                 ctx.settings, participant_id=participant.id, ip=ctx.client_ip
             ),
+            ticket=ticket,
         )
     except Banned as exc:  # banned since the check above
         raise _banned() from exc
+    except TicketUsed as exc:
+        raise replayed() from exc
     except RateLimited as exc:
         raise limits.rate_limited(exc.wait) from exc
     except InFlight as exc:

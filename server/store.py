@@ -20,6 +20,7 @@ import redis.asyncio
 
 from pipelines.messages import Job
 from server import keys, leaderboard
+from server.captcha.base import Ticket
 from server.ids import new_id
 from server.limits import GCRA_FUNCTION, Limit, rate_params
 
@@ -54,6 +55,10 @@ class QueueFull(Exception):
 
 class Banned(Exception):
     """An organiser has stopped the participant from playing."""
+
+
+class TicketUsed(Exception):
+    """The captcha ticket given with a submission was claimed before."""
 
 
 class RateLimited(Exception):
@@ -242,19 +247,22 @@ def _optional_float(raw: str | None) -> float | None:
 _OFFER = leaderboard.RULES
 
 # KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
-#       queue, workers, participant, then r rate limit keys
+#       queue, workers, participant, then a captcha ticket's key if any, then the rate
+#       limit keys
 # ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth,
 #       max wait in seconds ('' for no such bound), worker heartbeat horizon, the hash's
 #       and the job's field/value items (each a flat JSON array: one argument is much
-#       cheaper for the client to send than dozens), then the 2r rate limit parameters
-#       (server.limits.rate_params)
-# Refusals: BANNED when an organiser banned the participant (nothing written);
-# RATE_LIMITED (detail: seconds to wait) when a rate limit says no (nothing written);
-# otherwise the request is counted against its limits, as if checked just before, and
-# IN_FLIGHT when the participant's latest submission is still waiting, or BUSY when a
-# new job would join a queue deeper than the bound: the given depth, and the jobs that
-# fit in the max wait at the measured speed (job_seconds) with the live workers. A prompt
-# that is already drawn or being drawn is never refused: it costs no GPU time.
+#       cheaper for the client to send than dozens), the ticket's ms to keep ('' for no
+#       ticket), then the rate limit parameters (server.limits.rate_params)
+# In this order, as if each were checked by itself just before the next:
+# BANNED when an organiser banned the participant (nothing written); REPLAYED when the
+# captcha ticket was claimed before (nothing written; else it is claimed now);
+# RATE_LIMITED (detail: seconds to wait) when a rate limit says no (nothing more written);
+# otherwise the request is counted against its limits, and IN_FLIGHT when the
+# participant's latest submission is still waiting, or BUSY when a new job would join a
+# queue deeper than the bound: the given depth, and the jobs that fit in the max wait at
+# the measured speed (job_seconds) with the live workers. A prompt that is already drawn
+# or being drawn is never refused: it costs no GPU time.
 # Reply: {outcome, detail, enqueued, started, job_seconds, live workers, field, value,
 # ...}: the queue as the script left it (for the ETA, and BUSY's retry time), then every
 # field the script set on the new submission's hash beyond the given ones, so that nobody
@@ -267,9 +275,10 @@ local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV
 local max_depth = tonumber(ARGV[6])
 local max_wait = tonumber(ARGV[7])
 local fields, job = cjson.decode(ARGV[9]), cjson.decode(ARGV[10])
+local ticket_ttl = tonumber(ARGV[11])
 local rate_keys, rate_params = {}, {}
-for i = 12, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
-for i = 11, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
+for i = ticket_ttl and 13 or 12, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
+for i = 12, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
 
 local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
 local enqueued, started = tonumber(queue[1]) or 0, tonumber(queue[2]) or 0
@@ -280,6 +289,9 @@ local function reply(outcome, detail, ...)
 end
 
 if redis.call('HGET', KEYS[11], 'banned') == '1' then return reply('BANNED', pid) end
+if ticket_ttl and not redis.call('SET', KEYS[12], '1', 'NX', 'PX', ticket_ttl) then
+  return reply('REPLAYED', '')
+end
 local wait = take_rates(rate_keys, nil, rate_params)
 if wait > 0 then return reply('RATE_LIMITED', string.format('%.17g', wait)) end
 local last = redis.call('LINDEX', KEYS[3], 0)
@@ -749,6 +761,7 @@ class Store:
         max_wait_s: float | None = None,
         worker_stale_s: float = 15.0,
         limits: Sequence[Limit] = (),
+        ticket: Ticket | None = None,
     ) -> Submitted:
         """Like :meth:`submit`, in the same one round trip: also the queue as the decision
         saw it, for an ETA.
@@ -756,8 +769,9 @@ class Store:
         With ``max_wait_s``, a new job is also refused (:class:`QueueFull`) when the jobs
         waiting already take that long at the measured speed with the workers whose
         heartbeat is fresher than ``worker_stale_s``: the bound is read atomically with
-        the decision. The request is counted against ``limits`` in the same script
-        (:class:`RateLimited` when one says no), after the ban check and before the rest.
+        the decision. A captcha ``ticket`` is claimed (:class:`TicketUsed` if it was
+        before) and the request counted against ``limits`` (:class:`RateLimited` when
+        one says no) in the same script, after the ban check and before the rest.
         """
         sid = new_id()
         now = _num(time.time())
@@ -798,6 +812,7 @@ class Store:
                 keys.QUEUE,
                 keys.WORKERS,
                 keys.participant(participant.id),
+                *([] if ticket is None else [ticket.key]),
                 *(limit.key for limit in limits),
             ],
             args=[
@@ -811,12 +826,15 @@ class Store:
                 _num(time.time() - worker_stale_s),
                 json.dumps(flat_fields, ensure_ascii=False),
                 json.dumps(flat_job, ensure_ascii=False),
+                "" if ticket is None else ticket.ttl_ms,
                 *rate_params(limits),
             ],
         )
         outcome, detail, enqueued, started, job_seconds, workers = reply[:6]
         if outcome == "BANNED":
             raise Banned(f"participant {detail} is banned")
+        if outcome == "REPLAYED":
+            raise TicketUsed(ticket.key if ticket else "")
         if outcome == "RATE_LIMITED":
             raise RateLimited(float(detail))
         if outcome == "IN_FLIGHT":

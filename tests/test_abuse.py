@@ -176,6 +176,29 @@ async def test_fifty_replays_of_one_solved_captcha_accept_exactly_one(app: Any) 
     assert set(results) == {"accepted", "CAPTCHA_INVALID"}
 
 
+async def test_only_a_prompt_that_passed_the_checks_uses_its_captcha_up(live: Any) -> None:
+    async with (
+        live(worker=False, **SETTINGS) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=60) as http,
+    ):
+        token, other = await join(http, "careful"), await join(http, "copycat")
+        payload = await solved(http)
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, SUBMIT, {"p": "fuck this duck", "c": payload}, token)
+        assert caught.value.code == "INVALID_INPUT"
+        accepted = (await gql(http, SUBMIT, {"p": "a kind duck", "c": payload}, token))
+        assert accepted["submitPrompt"]["status"] == "QUEUED"
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, SUBMIT, {"p": "a kind swan", "c": payload}, other)
+        assert caught.value.code == "CAPTCHA_INVALID"
+        assert caught.value.errors[0]["extensions"]["reason"] == "replayed"
+        client = async_client(app.settings.redis_url)
+        try:
+            assert await client.xlen(keys.JOBS) == 1
+        finally:
+            await client.aclose()
+
+
 async def test_each_refusal_has_its_code(live: Any) -> None:
     # No worker: the first prompt stays queued, so the second one meets IN_FLIGHT.
     async with (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,8 @@ import httpx
 import pytest
 import websockets
 
+from server import keys
+from server.connection import async_client
 from tests.client import GraphQLErrors, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(90)
@@ -287,3 +290,34 @@ async def test_an_open_board_follows_a_switch_of_the_current_event(app: Any) -> 
             switched = (await anext(board))["leaderboard"]
         assert switched == {"eventId": second_event, "participantCount": 0}
     await client.aclose()
+
+
+async def test_a_submission_answers_its_place_and_wait_as_queries_do(live: Any) -> None:
+    place = "query($id: ID!) { submission(id: $id) { status queuePosition etaSeconds } }"
+    submit = """mutation($p: String!) { submitPrompt(prompt: $p) {
+      id status queuePosition etaSeconds } }"""
+    async with (
+        live(worker=False) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
+    ):
+        client = async_client(app.settings.redis_url)
+        try:
+            await client.hset(keys.QUEUE, "job_seconds", "2.0")  # as measured by workers
+            await client.zadd(keys.WORKERS, {"w1": time.time(), "w2": time.time()})
+            answers = [
+                (await gql(http, submit, {"p": f"duck {i}"}, await join(http, f"p{i}")))[
+                    "submitPrompt"
+                ]
+                for i in range(3)
+            ]
+        finally:
+            await client.aclose()
+        # Two workers at 2 s a job: one more second per place, plus the job itself.
+        assert [(a["queuePosition"], a["etaSeconds"]) for a in answers] == [
+            (1, 3.0),
+            (2, 4.0),
+            (3, 5.0),
+        ]
+        for answer in answers:
+            queried = (await gql(http, place, {"id": answer["id"]}))["submission"]
+            assert queried == {k: answer[k] for k in ("status", "queuePosition", "etaSeconds")}

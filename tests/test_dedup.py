@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server import dedup
 from server.dedup import (
     nickname_key,
     normalise_nickname,
@@ -63,6 +64,17 @@ def test_skeleton_is_idempotent_and_key_stable(text: str) -> None:
         assert skeleton(skeleton(once)) == skeleton(once)
         assert prompt_key(once) == prompt_key(normalise_prompt(once, MAX))
         assert prompt_key(skeleton(once)) == prompt_key(once)
+
+
+@settings(max_examples=200, deadline=None)
+@given(printable_text)
+def test_skeleton_is_the_same_when_its_character_table_is_full(text: str) -> None:
+    remembered = skeleton.__wrapped__(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dedup, "_LETTER_MAP", dedup._LetterMap())
+        patch.setattr(dedup, "_LETTER_MAP_MAX", 0)  # every character worked out afresh
+        assert skeleton.__wrapped__(text) == remembered
+        assert not dedup._LETTER_MAP
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,7 +18,7 @@ import PIL.Image
 import pytest
 
 from server import keys
-from tests.client import GraphQLErrors, gql
+from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import SUBMIT, login, play, running, wait_done
 
 pytestmark = pytest.mark.timeout(90)
@@ -171,6 +171,20 @@ async def test_the_current_event_is_what_play_and_board_show(served: Any) -> Non
         for e in (await gql(http, "{ events { id participantCount } }", token=token))["events"]
     }
     assert counts == {day1["id"]: 0, day2["id"]: 1}
+
+
+async def test_closing_refuses_the_next_prompt_on_an_open_websocket(served: Any) -> None:
+    app, http = served
+    token = await login(http)
+    event = (await gql(http, "{ event { id } }"))["event"]
+    joined = (await gql(http, JOIN_EVENT, {"n": "alice", "e": None}))["join"]
+    async with ws_connect(app.ws_url, {"token": joined["token"]}) as ws:
+        first = (await ws.execute(SUBMIT, {"p": "a duck"}))["submitPrompt"]
+        assert first["status"] == "QUEUED"
+        await gql(http, "mutation($id: ID!) { closeEvent(id: $id) { status } }", event, token)
+        with pytest.raises(GraphQLErrors) as caught:
+            await ws.execute(SUBMIT, {"p": "a late duck"})
+        assert caught.value.code == "EVENT_CLOSED"
 
 
 async def test_open_close_and_schedule(served: Any) -> None:

@@ -93,6 +93,14 @@ def test_extra_terms_from_settings() -> None:
     check_prompt("바보", Settings.from_env({}))
 
 
+def test_remembered_answers_belong_to_their_terms() -> None:
+    extra = Settings.from_env({"LOOKALIKE_BLOCKLIST_EXTRA": "quackquack"})
+    for _ in range(2):  # the second round is answered from memory
+        with pytest.raises(ApiError):
+            check_prompt("a quackquack duck", extra)
+        check_prompt("a quackquack duck", Settings.from_env({}))
+
+
 def test_from_lines_syntax() -> None:
     lines = ["# comment", "", "  duck  # trailing comment", "swan*", "!swanky bar", "오리"]
     terms = Blocklist.from_lines(lines)

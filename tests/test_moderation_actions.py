@@ -142,6 +142,23 @@ async def test_ban_cancels_the_waiting_job_and_refuses_further_prompts(live: Any
         assert again["status"] == "QUEUED"
 
 
+async def test_a_ban_refuses_the_next_prompt_on_an_open_websocket(live: Any) -> None:
+    # A WebSocket keeps one context for its whole life: the caller is read afresh anyway.
+    async with running(live, worker=False) as (app, http):
+        token = await login(http)
+        alice_id, alice = await join(http, "alice")
+        async with ws_connect(app.ws_url, {"token": alice}) as ws:
+            first = (await ws.execute(SUBMIT, {"p": "a duck"}))["submitPrompt"]
+            assert first["status"] == "QUEUED"
+            await gql(http, BAN, {"id": alice_id}, token)
+            with pytest.raises(GraphQLErrors) as caught:
+                await ws.execute(SUBMIT, {"p": "another duck"})
+            assert caught.value.code == "BANNED"
+            await gql(http, UNBAN, {"id": alice_id}, token)
+            again = (await ws.execute(SUBMIT, {"p": "a sorry duck"}))["submitPrompt"]
+            assert again["status"] == "QUEUED"
+
+
 async def test_a_ban_takes_the_participant_off_every_board(live: Any) -> None:
     async with running(live) as (app, http):
         token = await login(http)

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio
 
+from pipelines.messages import Job
 from pipelines.seeds import seed_for
 from server import dedup, keys
+from server.captcha.base import ticket
+from server.limits import Limit
 from server.store import (
+    Banned,
     EventRecord,
     InFlight,
     ParticipantRecord,
     QueueFull,
+    QueueState,
+    RateLimited,
     Store,
     SubmissionRecord,
+    Submitted,
+    TicketUsed,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -246,3 +256,172 @@ async def test_queue_positions_and_busy_refusal(
         max_depth=2,
     )
     assert follower.deduplicated and follower.seq == 3
+
+
+Enqueue = Callable[..., Awaitable[Submitted]]
+
+
+@pytest.fixture
+def enqueue(store: Store, event: EventRecord) -> Enqueue:
+    """``submit_with_queue`` of a prompt, with any of its options."""
+
+    async def make(participant: ParticipantRecord, prompt: str, **options: Any) -> Submitted:
+        normalised = dedup.normalise_prompt(prompt, 300)
+        return await store.submit_with_queue(
+            event=options.pop("on", event),
+            participant=participant,
+            prompt=prompt,
+            normalised=normalised,
+            prompt_key=dedup.prompt_key(normalised),
+            seed=seed_for(normalised),
+            **options,
+        )
+
+    return make
+
+
+async def test_a_submission_answers_what_it_stored(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    alice, bob, carol = await join("alice"), await join("bob"), await join("carol")
+    # Quotes, backslashes, Korean, an emoji: the fields travel to the script as JSON.
+    prompt = 'a "quoted" \\ duck 오리 \U0001f986 and \u00e9'
+    queued = (await enqueue(alice, prompt)).record
+    follower = (await enqueue(bob, prompt)).record
+    assert queued == await store.submission(queued.id)
+    assert follower == await store.submission(follower.id)
+    assert (queued.status, queued.deduplicated, queued.seq) == ("QUEUED", False, 1)
+    assert (follower.canonical_id, follower.deduplicated, follower.seq) == (queued.id, True, 1)
+    assert queued.prompt == prompt and queued.normalised == dedup.normalise_prompt(prompt, 300)
+    ((_, job),) = await aredis.xrange(keys.JOBS)
+    assert Job.from_fields(job) == Job(
+        submission_id=queued.id,
+        event_id=queued.event_id,
+        prompt=queued.normalised,
+        seed=queued.seed,
+        target_key=queued.target_key,
+    )
+
+    await store.complete(queued.id, score=0.25, image_key="9" * 32, model_version="v")
+    done = (await enqueue(carol, prompt)).record
+    assert done == await store.submission(done.id)
+    assert (done.status, done.score, done.finished_at is not None) == ("DONE", 0.25, True)
+
+
+async def test_a_held_event_marks_submissions_for_review(store: Store, enqueue: Enqueue) -> None:
+    held = await store.event(await store.create_event("held", "0" * 32, hold_for_review=True))
+    joined = await store.join(held.id, "alice", "alice")
+    assert joined is not None
+    record = (await enqueue(joined[0], "a duck", on=held)).record
+    assert record.review == "PENDING"
+    assert record == await store.submission(record.id)
+
+
+async def test_a_submission_reports_the_queue_it_joined(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    await aredis.hset(keys.QUEUE, "job_seconds", "0.5")
+    await aredis.zadd(keys.WORKERS, {"fresh": time.time(), "stale": time.time() - 60})
+    first = await enqueue(await join("alice"), "one", worker_stale_s=15.0)
+    second = await enqueue(await join("bob"), "two", worker_stale_s=15.0)
+    assert await store.start(first.record.id)
+    follower = await enqueue(await join("carol"), "one", worker_stale_s=15.0)
+    assert second.queue == QueueState(enqueued=2, started=0, job_seconds=0.5)
+    assert second.workers == 1  # the stale heartbeat does not count
+    assert follower.record.status == "GENERATING"
+    assert (follower.queue, follower.workers) == (QueueState(2, 1, 0.5), 1)
+    assert await store.queue_and_workers(15.0) == (QueueState(2, 1, 0.5), 1)
+
+
+async def test_the_wait_bound_counts_live_workers_at_the_measured_speed(
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    # 2 s of waiting at 0.5 s per job on two workers: 8 jobs fit.
+    await aredis.hset(keys.QUEUE, "job_seconds", "0.5")
+    await aredis.zadd(keys.WORKERS, {"w1": time.time(), "w2": time.time()})
+    bounded = {"max_wait_s": 2.0, "worker_stale_s": 15.0}
+    for i in range(8):
+        await enqueue(await join(f"p{i}"), f"prompt {i}", **bounded)
+    late = await join("late")
+    with pytest.raises(QueueFull) as caught:
+        await enqueue(late, "one more", **bounded)
+    assert (caught.value.depth, caught.value.job_seconds, caught.value.workers) == (8, 0.5, 2)
+    assert await aredis.xlen(keys.JOBS) == 8
+    assert (await enqueue(late, "prompt 3", **bounded)).record.deduplicated
+
+
+async def test_a_ban_refuses_the_next_submission_atomically(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    alice = await join("alice")  # read before the ban: the script sees the flag itself
+    await store.set_participant_flag(alice.id, "banned", "1")
+    used = ticket("altcha:one", 60)
+    limit = Limit(keys.rate("participant", alice.id), rate_per_s=1.0, burst=1)
+    with pytest.raises(Banned):
+        await enqueue(alice, "a duck", ticket=used, limits=[limit])
+    assert await aredis.xlen(keys.JOBS) == 0
+    assert await store.participant_submissions(alice.id, 10) == []
+    assert not await aredis.exists(used.key, limit.key)  # nothing used up
+
+
+async def test_a_captcha_ticket_admits_one_submission_only(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    players = [await join(f"p{i}") for i in range(10)]
+    used = ticket("altcha:shared", 60)
+    results = await asyncio.gather(
+        *(enqueue(p, f"prompt {i}", ticket=used) for i, p in enumerate(players)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Submitted) for r in results) == 1
+    assert sum(isinstance(r, TicketUsed) for r in results) == 9
+    assert await aredis.xlen(keys.JOBS) == 1
+    assert 0 < await aredis.pttl(used.key) <= used.ttl_ms
+
+
+async def test_rate_limits_are_taken_with_the_submission(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    enqueue: Enqueue,
+) -> None:
+    alice, bob = await join("alice"), await join("bob")
+    address = Limit(keys.rate("ip", "198.51.100.7"), rate_per_s=0.01, burst=2)
+    await enqueue(alice, "one", limits=[address])
+    with pytest.raises(InFlight):  # refused, but counted, as a separate check would
+        await enqueue(alice, "two", limits=[address])
+    used = ticket("altcha:late", 60)
+    with pytest.raises(RateLimited) as caught:
+        await enqueue(bob, "three", limits=[address], ticket=used)
+    assert 90 < caught.value.wait <= 100
+    assert await store.participant_submissions(bob.id, 10) == []
+    assert await aredis.xlen(keys.JOBS) == 1
+    with pytest.raises(TicketUsed):  # the captcha was checked, and used, before the limit
+        await enqueue(bob, "three", ticket=used)
+
+
+async def test_the_caller_is_read_with_its_event(store: Store, event: EventRecord) -> None:
+    joined = await store.join(event.id, "alice", "alice")
+    assert joined is not None
+    alice, token = joined
+    assert await store.caller(token) == (alice, event)
+    assert await store.caller(token + "x") is None
+    await store.set_participant_flag(alice.id, "banned", "1")
+    await store.set_event_status(event.id, "CLOSED")
+    found = await store.caller(token)
+    assert found is not None
+    assert found[0].banned and found[1] is not None and found[1].status == "CLOSED"

@@ -13,6 +13,7 @@ import httpx
 import redis.asyncio
 
 from server.captcha.altcha import AltchaVerifier, CaptchaSolveError, solve_altcha
+from server.captcha.base import Ticket, claim
 from server.captcha.off import OffVerifier
 from server.captcha.siteverify import SiteverifyVerifier
 from server.settings import Settings
@@ -23,6 +24,8 @@ __all__ = [
     "CaptchaVerifier",
     "OffVerifier",
     "SiteverifyVerifier",
+    "Ticket",
+    "claim",
     "make_verifier",
     "solve_altcha",
 ]
@@ -41,6 +44,12 @@ class CaptchaVerifier(Protocol):
         ``CAPTCHA_REQUIRED`` for a missing or empty payload, ``CAPTCHA_INVALID`` (with
         ``extensions.reason``) for anything else that is not a clear, first-time yes.
         """
+        ...
+
+    async def check(self, payload: str | None, *, remote_ip: str | None) -> Ticket | None:
+        """Everything :meth:`verify` checks but single use: return the :class:`Ticket`
+        whose claim uses ``payload`` up (None: nothing to use up), or raise likewise.
+        The caller must claim it before acting on the request."""
         ...
 
 

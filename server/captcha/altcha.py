@@ -18,7 +18,7 @@ from typing import Any
 import altcha
 import redis.asyncio
 
-from server.captcha.base import accept_once, invalid, required
+from server.captcha.base import Ticket, claim, invalid, required, ticket
 
 # PBKDF2 with one iteration per counter: the difficulty is the counter range
 # (captcha_max_number), as with ALTCHA v1's "maxnumber"; ~1 s on a mid-range phone at
@@ -83,6 +83,10 @@ class AltchaVerifier:
         ``extensions.reason`` ``malformed``, ``expired``, ``tampered``, ``wrong_solution``
         or ``replayed`` otherwise.
         """
+        await claim(self._redis, await self.check(payload, remote_ip=remote_ip))
+
+    async def check(self, payload: str | None, *, remote_ip: str | None) -> Ticket:
+        """Like :meth:`verify` but for single use: the ticket that uses the payload up."""
         token = required(payload)
         try:
             parsed = altcha.Payload.from_base64(token)
@@ -104,7 +108,7 @@ class AltchaVerifier:
             raise invalid("tampered", "this captcha was not issued by this server")
         # The challenge signature identifies the challenge however the payload is encoded.
         ttl = params.expires_at - time.time() + REPLAY_MARGIN_S
-        await accept_once(self._redis, f"altcha:{signature}", ttl)
+        return ticket(f"altcha:{signature}", ttl)
 
 
 def solve_altcha(challenge: dict[str, Any], *, timeout_s: float = 60.0) -> str:

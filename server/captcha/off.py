@@ -22,3 +22,6 @@ class OffVerifier:
 
     async def verify(self, payload: str | None, *, remote_ip: str | None) -> None:
         return None
+
+    async def check(self, payload: str | None, *, remote_ip: str | None) -> None:
+        return None

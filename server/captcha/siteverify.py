@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 import redis.asyncio
 
-from server.captcha.base import accept_once, invalid, required
+from server.captcha.base import Ticket, claim, invalid, required, ticket
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class SiteverifyVerifier:
         ``extensions.reason`` ``rejected`` (the provider said no, or the score is too
         low), ``unavailable`` (no clear answer in time), ``malformed`` or ``replayed``.
         """
+        await claim(self._redis, await self.check(payload, remote_ip=remote_ip))
+
+    async def check(self, payload: str | None, *, remote_ip: str | None) -> Ticket:
+        """Like :meth:`verify` but for single use: the ticket that uses the token up."""
         token = required(payload)
         answer = await self._ask(token, remote_ip)
         if answer.get("success") is not True:
@@ -76,7 +80,7 @@ class SiteverifyVerifier:
         if isinstance(score, int | float) and score < self._min_score:
             logger.info("%s score %s is under %s", self.provider, score, self._min_score)
             raise invalid("rejected", "the captcha was not accepted; please try again")
-        await accept_once(self._redis, f"{self.provider}:{token}", TOKEN_LIFETIME_S)
+        return ticket(f"{self.provider}:{token}", TOKEN_LIFETIME_S)
 
     async def _ask(self, token: str, remote_ip: str | None) -> dict[str, Any]:
         form = {"secret": self._secret, "response": token}
