@@ -432,6 +432,17 @@ _EVENT_PREFIX = keys.event("")
 _CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
 
 
+def _board_keys(event_id: str) -> list[str]:
+    """The keys a moderation script re-places a participant on, in the scripts' order."""
+    return [
+        keys.event(event_id),
+        keys.board(event_id),
+        keys.best(event_id),
+        keys.frozen_board(event_id),
+        keys.frozen_best(event_id),
+    ]
+
+
 async def ensure_group(client: redis.asyncio.Redis) -> None:
     """Create the jobs stream and its consumer group if missing (safe to race)."""
     try:
@@ -990,6 +1001,13 @@ class Store:
         return {ident for ident, flag in zip(ordered, flags, strict=True) if flag == "1"}
 
     # ------------------------------------------------------------- moderation
+    async def _event_of(self, record_key: str, kind: str) -> str:
+        """The event a submission or participant hash belongs to."""
+        event_id = cast(str | None, await self.redis.hget(record_key, "event_id"))
+        if event_id is None:
+            raise NotFound(f"no {kind} {record_key.rsplit(':', 1)[-1]!r}")
+        return event_id
+
     async def set_submission_flag(
         self, submission_id: str, field: Literal["hidden", "review"], value: str
     ) -> str:
@@ -999,19 +1017,11 @@ class Store:
         Raises:
             NotFound: there is no such submission.
         """
-        event_id = cast(
-            str | None, await self.redis.hget(keys.submission(submission_id), "event_id")
-        )
-        if event_id is None:
-            raise NotFound(f"no submission {submission_id!r}")
+        event_id = await self._event_of(keys.submission(submission_id), "submission")
         reply = await self._moderate_submission(
             keys=[
                 keys.submission(submission_id),
-                keys.event(event_id),
-                keys.board(event_id),
-                keys.best(event_id),
-                keys.frozen_board(event_id),
-                keys.frozen_best(event_id),
+                *_board_keys(event_id),
                 keys.review_queue(event_id),
                 keys.event_channel(event_id),
             ],
@@ -1033,19 +1043,11 @@ class Store:
         Raises:
             NotFound: there is no such participant.
         """
-        event_id = cast(
-            str | None, await self.redis.hget(keys.participant(participant_id), "event_id")
-        )
-        if event_id is None:
-            raise NotFound(f"no participant {participant_id!r}")
+        event_id = await self._event_of(keys.participant(participant_id), "participant")
         reply = await self._moderate_participant(
             keys=[
                 keys.participant(participant_id),
-                keys.event(event_id),
-                keys.board(event_id),
-                keys.best(event_id),
-                keys.frozen_board(event_id),
-                keys.frozen_best(event_id),
+                *_board_keys(event_id),
                 keys.event_channel(event_id),
                 keys.JOBS,
                 keys.QUEUE,
