@@ -376,14 +376,14 @@ async def drive(args: argparse.Namespace) -> list[Phase]:
     return phases
 
 
-def report(args: argparse.Namespace, phases: list[Phase]) -> None:
+def report(args: argparse.Namespace, phases: list[Phase], about: str) -> None:
     baseline, capacity, load = phases
     floor = baseline.accepted_per_s()
     print(
         f"\nSubmission path: one server process, captcha on, {args.duplicates:.0%} duplicates, "
         f"{args.connections} keep-alive connections, {args.seconds:g} s per phase"
     )
-    print(f"machine: {machine()}; shared with other work, so figures are indicative")
+    print(f"machine: {about}; shared with other work, so figures are indicative")
     print(f"{'baseline { __typename }':44}{floor:>10,.0f} req/s")
     print(
         f"{'capacity: accepted submissions':44}{capacity.accepted_per_s():>10,.0f} /s"
@@ -439,7 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.rate, args.seconds, args.drawn = min(args.rate, 100.0), 1.0, 20
         args.capacity_guess, args.connections = 1000.0, 8
-    report(args, uvloop.run(drive(args)))
+    about = machine()  # the load average before this run adds its own
+    report(args, uvloop.run(drive(args)), about)
 
 
 if __name__ == "__main__":
