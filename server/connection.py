@@ -112,7 +112,8 @@ class EmbeddedRedis:
         self.persistent = persistent
         self.port = port
         self.extra_args = tuple(extra_args)
-        self.socket_path = directory / "redis.sock"
+        # Absolute: redis-server changes into --dir before it binds the socket.
+        self.socket_path = (directory / "redis.sock").resolve()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

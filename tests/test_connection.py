@@ -324,3 +324,17 @@ async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) 
     finally:
         await client.aclose()
     assert replies == [None] * (MAX_CONNECTIONS + 50)
+
+
+def test_the_embedded_server_starts_under_a_relative_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `lookalike up` defaults to LOOKALIKE_DATA_DIR=var, relative to where it runs.
+    from server.connection import EmbeddedRedis, sync_client
+
+    monkeypatch.chdir(tmp_path)
+    with EmbeddedRedis(Path("var") / "redis", persistent=True) as server:
+        client = sync_client(server.url)
+        assert client.ping()
+        client.close()
+    assert (tmp_path / "var" / "redis").is_dir()
