@@ -49,6 +49,7 @@ from benchmarks.harness import (
     ratio,
     rss_bytes,
 )
+from server.screens import SCREEN_PATH  # the board's endpoint
 
 MODULE = "benchmarks.fanout"
 # The big screen's subscription, as web/src/operations.ts sends it.
@@ -221,13 +222,13 @@ class Screen(asyncio.Protocol):
             self.transport.close()
 
 
-async def run_screens(port: int, count: int) -> None:
+async def run_screens(port: int, count: int, path: str) -> None:
     """Child process: open ``count`` screens, say "ready", then serve commands."""
     raise_open_files()
     loop = asyncio.get_running_loop()
     crowd = Crowd(count)
     request = (
-        f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
     ).encode()
@@ -274,6 +275,7 @@ def run_server(fd: int, redis_url: str, data_dir: str, fanout: bool) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.screens import server_options
     from server.settings import Settings
 
     raise_open_files()
@@ -287,14 +289,7 @@ def run_server(fd: int, redis_url: str, data_dir: str, fanout: bool) -> None:
         # window (100 ms by default) never delays a refresh anyway.
         leaderboard_push_interval_ms=0,
     )
-    config = uvicorn.Config(  # as server/cli.py runs it
-        create_app(settings),
-        log_level="warning",
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,
-        proxy_headers=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(create_app(settings), **server_options(log_level="warning"))
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
@@ -351,18 +346,14 @@ async def floor_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def run_floor(fd: int) -> None:
-    """Child process: :func:`floor_app` under uvicorn, configured as for the real app."""
+    """Child process: :func:`floor_app` under uvicorn, configured as for the real app
+    but with uvicorn's own WebSocket protocol (what any ASGI endpoint costs)."""
     import uvicorn
 
+    from server.screens import server_options
+
     raise_open_files()
-    config = uvicorn.Config(
-        floor_app,
-        log_level="warning",
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,
-        proxy_headers=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(floor_app, **server_options(log_level="warning", ws="auto"))
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
@@ -446,7 +437,7 @@ class Board:
 
 @contextlib.asynccontextmanager
 async def connected(
-    name: str, server_args: list[str], args: argparse.Namespace, subscribers: int
+    name: str, server_args: list[str], args: argparse.Namespace, subscribers: int, path: str
 ) -> AsyncIterator[tuple[list[Child], Figures]]:
     """Start a server, connect every screen, measure memory per idle subscriber."""
     from tests.client import ws_connect
@@ -462,7 +453,7 @@ async def connected(
         contextlib.AsyncExitStack() as stack,
     ):
         # One screen first: start-up done and code paths warm before the RSS baseline.
-        async with ws_connect(f"ws://127.0.0.1:{port}/graphql") as ws:
+        async with ws_connect(f"ws://127.0.0.1:{port}{path}") as ws:
             async for _ in ws.subscribe(QUERY, {"first": FIRST}):
                 break
         before = rss_bytes(server.pid)
@@ -472,7 +463,11 @@ async def connected(
         ]
         screens = [
             await stack.enter_async_context(
-                child(MODULE, ["screens", "--port", str(port), "--count", str(n)], f"screens{i}")
+                child(
+                    MODULE,
+                    ["screens", "--port", str(port), "--count", str(n), "--path", path],
+                    f"screens{i}",
+                )
             )
             for i, n in enumerate(shares)
             if n
@@ -496,9 +491,10 @@ async def measure(
     subscribers: int,
     commit: Callable[[int], Awaitable[None]],
     first_k: int,
+    path: str = SCREEN_PATH,
 ) -> Figures:
     """Start one server, connect the screens, run both phases, collect the figures."""
-    async with connected(name, server_args, args, subscribers) as (screens, figures):
+    async with connected(name, server_args, args, subscribers, path) as (screens, figures):
         # Phase 1: updates at a steady rate; the delay of every frame.
         commits: dict[int, float] = {}
         latency_ks = range(first_k, first_k + args.updates)
@@ -618,17 +614,22 @@ async def drive(args: argparse.Namespace) -> None:
         try:
             await board.seed(Path(data_dir), args.board, 2 * (args.updates + args.burst))
             server = ["server", "--redis", redis_url, "--data-dir", data_dir]
-            targets = [await measure("ours", server, args, args.subscribers, board.commit, 1)]
+            targets = [
+                await measure("ours", server, args, args.subscribers, board.commit, 1, args.path)
+            ]
             template = Path(data_dir) / "template.json"
             template.write_text(json.dumps(_template(targets[0].sample)))
             bare = ["bare", "--redis", redis_url, "--template", str(template)]
             targets.append(await measure("bare", bare, args, args.subscribers, board.publish, 1))
-            async with connected("uvicorn floor", ["floor"], args, args.subscribers) as (_, floor):
+            floor_args = ("uvicorn floor", ["floor"], args, args.subscribers, "/graphql")
+            async with connected(*floor_args) as (_, floor):
                 targets.append(floor)
             if args.general:
                 general, first_k = [*server, "--general"], args.updates + args.burst + 1
                 targets.append(
-                    await measure("general", general, args, args.general, board.commit, first_k)
+                    await measure(
+                        "general", general, args, args.general, board.commit, first_k, "/graphql"
+                    )
                 )
         finally:
             await board.close()
@@ -652,6 +653,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             default=0,
             help="also measure the general path with this many subscribers",
         )
+        p.add_argument(
+            "--path",
+            default=SCREEN_PATH,
+            help=f"where our screens connect: {SCREEN_PATH} (the board's) or /graphql",
+        )
         p.add_argument("--quick", action="store_true", help="a small run, for tests")
     server = roles.add_parser("server")
     server.add_argument("--fd", type=int, required=True)
@@ -667,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     screens = roles.add_parser("screens")
     screens.add_argument("--port", type=int, required=True)
     screens.add_argument("--count", type=int, required=True)
+    screens.add_argument("--path", default=SCREEN_PATH)
     args = parser.parse_args(argv)
 
     import uvloop
@@ -678,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.role == "floor":
         run_floor(args.fd)
     elif args.role == "screens":
-        uvloop.run(run_screens(args.port, args.count))
+        uvloop.run(run_screens(args.port, args.count, args.path))
     else:
         if args.quick:
             args.subscribers, args.updates, args.rate = min(args.subscribers, 100), 5, 5.0

@@ -6,8 +6,8 @@ import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import segno
 from redis import RedisError
@@ -23,6 +23,7 @@ from server.graphql import GraphQLView, make_schema
 from server.logs import RequestIdMiddleware
 from server.metrics import render
 from server.resources import Resources, open_resources
+from server.screens import SCREEN_PATH, STATE_KEY
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,28 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 def create_app(settings: Settings) -> Starlette:
     """The whole web application; resources open in its lifespan."""
 
+    schema = make_schema(settings)
+    graphql = GraphQLView(schema, settings)
+    screens = graphql.screens
+
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
-            yield
+            if screens is None:
+                yield {}
+                return
+            screens.start(resources)
+            try:
+                yield {STATE_KEY: screens}  # uvicorn hands its lifespan state to ScreenProtocol
+            finally:
+                screens.stop()
 
-    graphql = GraphQLView(
-        make_schema(settings),
-        settings,
-        connection_init_wait_timeout=timedelta(seconds=5),
-    )
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        # Served by ScreenProtocol under `lookalike serve`; this route is the fallback.
+        WebSocketRoute(SCREEN_PATH, graphql),
         Route("/images/{key}.webp", image),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -70,21 +70,10 @@ def run_server(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.screens import server_options
 
     _require_redis(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        # Named, not "auto": uvicorn[standard] installs both, and a missing one should
-        # fail loudly rather than quietly fall back to the slower asyncio loop and h11.
-        loop="uvloop",
-        http="httptools",
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
-        proxy_headers=False,  # client IPs are resolved by our own trusted-proxy rules
-        log_config=None,  # keep our handlers: JSON in production, secrets redacted
-    )
+    uvicorn.run(create_app(settings), **server_options(host=settings.host, port=settings.port))
     return 0
 
 

@@ -20,6 +20,9 @@ front of it:
    ``ws_send_buffer_max_bytes`` is dropped: it would only ever show stale boards, and
    its buffer must not grow without bound.
 
+The big screens' own endpoint (:mod:`server.screens`, ``/graphql/screen``) joins the
+same channels without going through strawberry's handler at all.
+
 Writing to the transport needs uvicorn: :func:`transport_of` finds it behind the ASGI
 ``receive`` callable. Under any other server the fast path is off and the general path
 serves every subscription.
@@ -250,8 +253,11 @@ class Fanout:
         """Results serialised, over all channels: one per update and selection."""
         self._shareable: dict[tuple[str, str | None], bool] = {}
 
-    def plan(self, message: Mapping[str, Any], context: Context) -> Plan | None:
-        """A plan if ``message`` is a well-formed, shareable subscribe; else None."""
+    def plan(self, message: Mapping[str, Any], credentials: str) -> Plan | None:
+        """A plan if ``message`` is a well-formed, shareable subscribe; else None.
+
+        ``credentials`` (see :func:`credentials`) keys the channel: results are shared
+        only among subscribers presenting the same ones."""
         payload = message.get("payload")
         if not isinstance(payload, dict) or not isinstance(message.get("id"), str):
             return None
@@ -264,7 +270,7 @@ class Fanout:
         try:
             # Interned: ten thousand screens send the same strings; keep one copy.
             key = (
-                sys.intern(_credentials(context)),
+                sys.intern(credentials),
                 sys.intern(query),
                 sys.intern(json.dumps(variables, sort_keys=True)),
                 sys.intern(name or ""),
@@ -334,7 +340,7 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and message.get("id") not in self.operations
             and (limit is None or len(self.operations) < limit)
         ):
-            plan = fanout.plan(cast(Mapping[str, Any], message), self.context)
+            plan = fanout.plan(cast(Mapping[str, Any], message), credentials(self.context))
         if fanout is None or transport is None or plan is None:
             await super().handle_subscribe(message)
             return
@@ -351,7 +357,7 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
         fanout.subscribe(
             plan.key,
             subscriber,
-            partial(_stream, self.schema, plan, self.context, self.root_value),
+            partial(stream, self.schema, plan, self.context, self.root_value),
         )
         # Strawberry's read loop holds its last message until the next one arrives, and
         # an idle screen's last message is this one: let its body go now.
@@ -383,7 +389,7 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return cast(Transport | None, adapter.ws.scope.get(TRANSPORT_SCOPE_KEY))
 
 
-async def _stream(
+async def stream(
     schema: BaseSchema, plan: Plan, context: Context, root_value: None
 ) -> AsyncIterator[object]:
     source = await schema.stream(
@@ -412,7 +418,7 @@ def _next_payload(result: ExecutionResult) -> dict[str, object]:
     return payload
 
 
-def _credentials(context: Context) -> str:
+def credentials(context: Context) -> str:
     """What could identify the caller: results are shared only among equal ones."""
     headers = context.connection.headers
     return json.dumps(

@@ -35,10 +35,13 @@ from server.errors import ApiError
 from server.fanout import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
 from server.resources import Resources
 from server.schema import Mutation, Query, Subscription
+from server.screens import Screens
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+INIT_TIMEOUT = timedelta(seconds=5)  # connection_init must come this soon (else 4408)
+MAX_OPERATIONS = 8  # operations at once on one WebSocket connection
 DOCUMENT_CACHE_SIZE = 256  # distinct documents kept parsed and validated (the pages send ~12)
 
 
@@ -148,20 +151,31 @@ class GraphQLView(GraphQL[Context, None]):
         self,
         schema: strawberry.Schema,
         settings: Settings,
-        connection_init_wait_timeout: timedelta,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.dev_graphiql else None,
             allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=connection_init_wait_timeout,
-            max_subscriptions_per_connection=8,
+            connection_init_wait_timeout=INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_OPERATIONS,
             allowed_origins=settings.allowed_origins,
         )
         self.fanout = (
             Fanout(settings.ws_send_buffer_max_bytes) if settings.leaderboard_fanout else None
         )
+        self.screens = (
+            None
+            if self.fanout is None
+            else Screens(
+                self.fanout,
+                schema,
+                self,
+                init_timeout_s=INIT_TIMEOUT.total_seconds(),
+                max_operations=MAX_OPERATIONS,
+            )
+        )
+        """The lean endpoint for big screens (:mod:`server.screens`), on the fan-out."""
 
         self._said_no_transport = False
 

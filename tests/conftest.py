@@ -19,6 +19,7 @@ import redis.asyncio
 
 from server.connection import EmbeddedRedis, async_client, free_port, sync_client
 from server.settings import Settings
+from tests.boards import serve  # noqa: F401  (the fixture, for test_fanout and test_screens)
 
 # Model hubs are unreachable here; fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -115,6 +116,7 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
     from pipelines.worker import Worker
     from server.app import create_app
     from server.connection import async_client
+    from server.screens import server_options
 
     @contextlib.asynccontextmanager
     async def start(worker: bool = True, **overrides: Any) -> Any:
@@ -131,12 +133,7 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
         serving: asyncio.Task[None] | None = None
         server: uvicorn.Server | None = None
         try:
-            config = uvicorn.Config(
-                create_app(settings),
-                log_config=None,
-                ws_per_message_deflate=False,
-                lifespan="on",
-            )
+            config = uvicorn.Config(create_app(settings), **server_options(loop="asyncio"))
             server = uvicorn.Server(config)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             if worker:

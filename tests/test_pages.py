@@ -260,7 +260,7 @@ def test_board_reconnects_and_says_when_it_is_behind(open_page: PageOpener) -> N
         socket.connect_to_server()
         sockets.append(socket)
 
-    board.route_web_socket(re.compile(r"/graphql$"), proxy)
+    board.route_web_socket(re.compile(r"/graphql/screen$"), proxy)  # the board's endpoint
     board.goto("/board")
     expect_live(board)
 

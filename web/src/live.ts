@@ -39,6 +39,9 @@ export interface LiveOptions {
   connectionParams?: () => Record<string, unknown>;
   /** false: connect only while something is subscribed (phones). */
   eager?: boolean;
+  /** The WebSocket path: `/graphql` (default), or `/graphql/screen` for big screens,
+   *  a lean endpoint that serves only the public leaderboard subscription. */
+  path?: string;
   pingEveryMs?: number;
   pongTimeoutMs?: number;
 }
@@ -131,7 +134,7 @@ export class Live {
   }
 
   private build(): Client {
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${this.options.path ?? "/graphql"}`;
     const pingEveryMs = this.options.pingEveryMs ?? 10_000;
     const pongTimeoutMs = this.options.pongTimeoutMs ?? 6_000;
     return createClient({

@@ -15,7 +15,8 @@ import { diff, newLeader, type Changes } from "./changes";
 const REREAD_EVERY_MS = 60_000;
 const CELEBRATION_MS = 7_000;
 
-export const live = new Live({ eager: true });
+// The screens' own endpoint: lean on the server, so one process holds thousands of boards.
+export const live = new Live({ eager: true, path: "/graphql/screen" });
 
 export interface Celebration {
   entry: LeaderboardEntry;

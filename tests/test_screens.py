@@ -1,0 +1,213 @@
+"""The big screens' endpoint (/graphql/screen): the same boards as /graphql from a lean
+protocol of our own, with strawberry's close codes and limits, and no way around them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from server.screens import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
+from tests.boards import BOARD, GENERAL, next_board
+from tests.client import GraphQLErrors, ws_connect
+from tests.waiting import until
+
+pytestmark = pytest.mark.timeout(60)
+
+PROTOCOL = [websockets.Subprotocol("graphql-transport-ws")]
+
+
+def screen_url(server: Any) -> str:
+    return str(server.ws_url).replace("/graphql", SCREEN_PATH)
+
+
+def hub(server: Any) -> Screens:
+    """The process's screens hub, as the lifespan published it."""
+    screens = server.view.screens
+    assert isinstance(screens, Screens)
+    return screens
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
+    """Read until the server closes; the close code and reason."""
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    return ws.close_code, ws.close_reason
+
+
+async def test_a_screen_sees_the_same_boards_and_shares_the_channel(serve: Any) -> None:
+    async with serve() as server:
+        screens = hub(server)
+        async with ws_connect(screen_url(server)) as screen, ws_connect(server.ws_url) as other:
+            lean = screen.subscribe(BOARD, {"first": 5})
+            general = other.subscribe(GENERAL, {"first": 5})  # strawberry's own task
+            fast = other.subscribe(BOARD, {"first": 5})
+            first = await next_board(lean)
+            assert first == await next_board(general) == await next_board(fast)
+            (connection,) = screens.connections
+            assert isinstance(connection, ScreenProtocol) and connection.inner is None
+            # One channel: the screen and the anonymous /graphql subscriber share it.
+            (channel,) = server.fanout.channels.values()
+            assert len(channel.subscribers) == 2
+            await server.join()
+            changed = await next_board(lean)
+            assert changed == await next_board(general) == await next_board(fast)
+            assert changed["participantCount"] == first["participantCount"] + 1
+            assert channel.renders == 2
+        await until(
+            lambda: asyncio.sleep(0, not screens.connections), timeout=10, what="screen gone"
+        )
+        assert server.fanout.subscriber_count() == 0
+
+
+async def test_a_screen_is_public_whatever_it_presents(serve: Any) -> None:
+    async with serve() as server:
+        url = screen_url(server)
+        headers = {"Cookie": "lookalike_session=abc", "Authorization": "Bearer xyz"}
+        async with (
+            ws_connect(url, {"token": "one"}, additional_headers=headers) as a,
+            ws_connect(url, {"token": "two"}) as b,
+            ws_connect(url) as c,
+        ):
+            for client in (a, b, c):
+                await next_board(client.subscribe(BOARD, {"first": 3}))
+            (channel,) = server.fanout.channels.values()
+            assert len(channel.subscribers) == 3
+
+
+async def test_other_operations_are_refused_and_the_screen_stays(serve: Any) -> None:
+    async with serve() as server, ws_connect(screen_url(server)) as ws:
+        with pytest.raises(GraphQLErrors, match="leaderboard subscription only") as refused:
+            await ws.execute("{ event { id } }")
+        assert refused.value.code == "INVALID_INPUT"
+        with pytest.raises(GraphQLErrors) as refused:
+            await next_board(ws.subscribe(GENERAL, {"first": 3}))
+        assert refused.value.code == "INVALID_INPUT"
+        # Resolver errors arrive as on /graphql, then the operation ends.
+        with pytest.raises(GraphQLErrors, match="between 0 and 100"):
+            await next_board(ws.subscribe(BOARD, {"first": 1000}))
+        for _ in range(8):
+            await next_board(ws.subscribe(BOARD, {"first": 3}))
+        with pytest.raises(GraphQLErrors, match="Subscription limit reached"):
+            await next_board(ws.subscribe(BOARD, {"first": 3}))
+        assert server.fanout.subscriber_count() == 8
+        for operation_id in ("4", "5"):
+            await ws.ws.send(json.dumps({"id": operation_id, "type": "complete"}))
+        await until(
+            lambda: asyncio.sleep(0, server.fanout.subscriber_count() == 6),
+            timeout=10,
+            what="two completed subscriptions to leave",
+        )
+        await ws.ws.send(json.dumps({"type": "ping"}))
+        await next_board(ws.subscribe(BOARD, {"first": 3}))  # a freed slot is usable
+
+
+@pytest.mark.parametrize(
+    ("messages", "code", "reason"),
+    [
+        ([{"type": "subscribe", "id": "1", "payload": {"query": BOARD}}], 4401, "Unauthorized"),
+        ([{"type": "connection_init"}, {"type": "connection_init"}], 4429, "Too many"),
+        ([{"type": "connection_init", "payload": 3}], 4400, "Invalid connection init"),
+        ([{"type": "connection_init"}, {"type": "next", "id": "1"}], 4400, "parse message"),
+        ([{"type": "connection_init"}, {"type": "subscribe", "id": 7}], 4400, "parse message"),
+        ([{"type": "connection_init"}, "[not json"], 4400, "valid JSON"),
+        ([{"type": "connection_init"}, b"\x00binary"], 4400, "must be text"),
+        ([{"type": "connection_init"}, "x" * (70 * 1024)], 1009, "too big"),
+        (
+            [
+                {"type": "connection_init"},
+                {"type": "subscribe", "id": "a", "payload": {"query": BOARD}},
+                {"type": "subscribe", "id": "a", "payload": {"query": BOARD}},
+            ],
+            4409,
+            "Subscriber for a already exists",
+        ),
+    ],
+)
+async def test_protocol_errors_close_with_strawberrys_codes(
+    serve: Any, messages: list[Any], code: int, reason: str
+) -> None:
+    async with serve() as server, websockets.connect(
+        screen_url(server), subprotocols=PROTOCOL, max_size=None
+    ) as ws:
+        for message in messages:
+            await ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
+        got_code, got_reason = await closed_with(ws)
+        assert got_code == code and reason in (got_reason or "")
+        assert server.fanout.subscriber_count() == 0
+
+
+async def test_fragmented_messages_and_websocket_pings_work(serve: Any) -> None:
+    async with serve() as server, websockets.connect(
+        screen_url(server), subprotocols=PROTOCOL
+    ) as ws:
+        init = json.dumps({"type": "connection_init", "payload": {}})
+        await ws.send([init[:5], init[5:12], init[12:]])  # three frames, one message
+        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+        await asyncio.wait_for(await ws.ping(b"hello"), 10)  # a control frame, answered
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv()) == {"type": "pong"}
+
+
+async def test_connection_init_must_come_within_five_seconds(serve: Any) -> None:
+    async with serve() as server, websockets.connect(
+        screen_url(server), subprotocols=PROTOCOL
+    ) as ws:
+        code, reason = await closed_with(ws)
+        assert (code, reason) == (4408, "Connection initialisation timeout")
+
+
+async def test_the_handshake_checks_origin_subprotocol_and_version(serve: Any) -> None:
+    async with serve() as server:
+        url = screen_url(server)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, subprotocols=PROTOCOL, origin="https://evil.example")
+        assert refused.value.response.status_code == 403
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url)  # no graphql-transport-ws
+        assert refused.value.response.status_code == 400
+        assert b"graphql-transport-ws" in refused.value.response.body
+        port = int(url.split(":")[2].split("/")[0])
+        same = f"http://127.0.0.1:{port}"
+        async with ws_connect(url, origin=same) as ws:  # the board's own origin
+            await next_board(ws.subscribe(BOARD, {"first": 3}))
+
+
+async def test_silent_screens_are_pinged_then_dropped(serve: Any) -> None:
+    async with serve() as server, ws_connect(screen_url(server)) as ws:
+        await next_board(ws.subscribe(BOARD, {"first": 3}))
+        (connection,) = hub(server).connections
+        heard = connection.heard
+        # A quiet screen gets a ping; the client's automatic pong counts as hearing it.
+        connection.keepalive(heard + PING_EVERY_S)
+        await until(
+            lambda: asyncio.sleep(0, connection.heard > heard), timeout=10, what="the pong"
+        )
+        connection.keepalive(connection.heard + DEAD_AFTER_S + 1)  # nothing for too long
+        await asyncio.wait_for(ws.closed, 10)
+        assert server.fanout.subscriber_count() == 0
+        assert not hub(server).connections
+
+
+async def test_shutdown_tells_screens_to_come_back(serve: Any) -> None:
+    async with serve() as server, ws_connect(screen_url(server)) as ws:
+        await next_board(ws.subscribe(BOARD, {"first": 3}))
+        (connection,) = hub(server).connections
+        connection.shutdown()
+        code, reason = await asyncio.wait_for(ws.closed, 10)
+        assert (code, reason) == (1012, "server restarting")
+
+
+async def test_without_the_fast_path_the_route_serves_graphql(serve: Any) -> None:
+    async with serve(leaderboard_fanout=False) as server, ws_connect(screen_url(server)) as ws:
+        board = ws.subscribe(BOARD, {"first": 3})
+        first = await next_board(board)
+        await server.join()
+        assert (await next_board(board))["participantCount"] == first["participantCount"] + 1
+        assert server.view.screens is None
