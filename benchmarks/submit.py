@@ -31,6 +31,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -302,17 +303,12 @@ def run_server(fd: int, redis_url: str, data_dir: str) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.screens import server_options
     from server.settings import Settings
 
     raise_open_files()
     settings = Settings.from_env(os.environ, redis_url=redis_url, data_dir=Path(data_dir))
-    config = uvicorn.Config(
-        create_app(settings),
-        log_level="warning",
-        ws_per_message_deflate=False,
-        proxy_headers=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(create_app(settings), **server_options(log_level="warning"))
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
@@ -343,6 +339,14 @@ def settle() -> None:
     gc.freeze()
 
 
+async def profile(pid: int, args: argparse.Namespace) -> asyncio.subprocess.Process:
+    """py-spy (``pip install py-spy``) sampling the server through the capacity phase."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds))]
+    command += ["--rate", "250", "--format", "raw", "--nonblocking", "-o", args.profile]
+    return await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL)
+
+
 async def drive(args: argparse.Namespace) -> list[Phase]:
     raise_open_files()
     secret = secrets.token_urlsafe(32)
@@ -357,13 +361,16 @@ async def drive(args: argparse.Namespace) -> list[Phase]:
         server_args = ["server", "--fd", str(sock.fileno()), "--redis", redis_url]
         async with child(
             MODULE, [*server_args, "--data-dir", data_dir], "server", pass_fds=[sock.fileno()]
-        ):
+        ) as server:
             pool = await connections(workload.port, args.connections)
             await closed_loop("warm-up", pool, workload.floor_request, min(args.seconds, 1.0))
             settle()
             baseline = await closed_loop("baseline", pool, workload.floor_request, args.seconds)
             settle()
+            profiler = await profile(server.pid, args) if args.profile else None
             capacity = await closed_loop("capacity", pool, workload.next_request, args.seconds)
+            if profiler is not None:
+                await profiler.wait()
             settle()
             load = await open_loop(
                 "goal load", pool, workload.next_request, args.rate, args.seconds
@@ -422,6 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="offered submissions/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--profile", help="write py-spy's raw samples of the server's capacity phase here"
+    )
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of duplicates")
     parser.add_argument("--drawn", type=int, default=200, help="prompts already drawn")
     parser.add_argument("--capacity-guess", type=float, default=2000.0,
