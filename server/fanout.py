@@ -31,6 +31,7 @@ serves every subscription.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import struct
@@ -56,12 +57,16 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from server.context import Context
+from server.metrics import METRICS
 
 if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
 
 log = logging.getLogger(__name__)
+_GAUGE = METRICS.subscribers.labels(kind="leaderboard")  # screens, not channels
 
+SHARED = contextvars.ContextVar("lookalike_shared_execution", default=False)
+"""True inside a channel's own execution: its subscribers are counted here, not there."""
 SHARED_FIELDS = frozenset({"leaderboard"})  # subscriptions that many screens ask for alike
 TRANSPORT_SCOPE_KEY = "lookalike.transport"  # where GraphQLView leaves uvicorn's transport
 MAX_SHARED_QUERY_CHARS = 4096  # longer documents are not screens; the general path is fine
@@ -187,13 +192,18 @@ class Channel:
     def join(self, subscriber: Subscriber) -> None:
         """Add a subscriber; it gets the current state at once if there is one."""
         self.subscribers[subscriber] = None
+        _GAUGE.inc()
         if self.latest is not None and not subscriber.deliver(self.latest, self.fanout.limit):
-            self.subscribers.pop(subscriber, None)
+            self._drop(subscriber)
 
     def leave(self, subscriber: Subscriber) -> None:
-        self.subscribers.pop(subscriber, None)
+        self._drop(subscriber)
         if not self.subscribers:
             self.fanout.close(self)
+
+    def _drop(self, subscriber: Subscriber) -> None:
+        if self.subscribers.pop(subscriber, False) is None:
+            _GAUGE.dec()
 
     async def _run(self, stream: ResultStream) -> None:
         try:
@@ -231,7 +241,7 @@ class Channel:
             if not subscriber.deliver(body, limit):
                 gone.append(subscriber)
         for subscriber in gone:
-            self.subscribers.pop(subscriber, None)
+            self._drop(subscriber)
 
     def _finish(self, message: Mapping[str, object]) -> None:
         """The stream ended: tell every subscriber, and free their operation ids."""
@@ -239,6 +249,7 @@ class Channel:
         for subscriber in self.subscribers:
             subscriber.send(message)
             subscriber.release()
+        _GAUGE.dec(len(self.subscribers))
         self.subscribers.clear()
 
 
@@ -392,6 +403,7 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
 async def stream(
     schema: BaseSchema, plan: Plan, context: Context, root_value: None
 ) -> AsyncIterator[object]:
+    SHARED.set(True)  # this runs in the channel's own task: the flag stays there
     source = await schema.stream(
         plan.query,
         variable_values=plan.variables,

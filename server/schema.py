@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import time
 from collections.abc import AsyncGenerator
@@ -27,6 +28,7 @@ from server.console import Console, check_id, found
 from server.context import Context
 from server.errors import ApiError
 from server.events import clean_text
+from server.fanout import SHARED
 from server.ids import is_id
 from server.images import image_url
 from server.metrics import METRICS
@@ -987,8 +989,10 @@ class Subscription(OrganiserSubscription):
             updates = ctx.broadcaster.current_board_updates()
         else:
             updates = ctx.broadcaster.board_updates((await _event_record(info, event_id)).id)
-        async for snapshot in updates:
-            yield leaderboard_of(snapshot, first)
+        # A shared channel's subscribers are counted by the fan-out, one per screen.
+        with contextlib.nullcontext() if SHARED.get() else METRICS.subscribed("leaderboard"):
+            async for snapshot in updates:
+                yield leaderboard_of(snapshot, first)
 
     @strawberry.subscription
     async def submission(
@@ -997,10 +1001,11 @@ class Subscription(OrganiserSubscription):
         ctx = info.context
         record = await _submission_record(info, str(id))
         last: SubmissionRecord | None = None
-        async for _ in ctx.broadcaster.submission_changes(record.id):
-            record = await ctx.store.submission(record.id)
-            if record != last:
-                yield await _submission(info, record)
-                last = record
-            if record.status in ("DONE", "FAILED"):
-                return
+        with METRICS.subscribed("submission"):
+            async for _ in ctx.broadcaster.submission_changes(record.id):
+                record = await ctx.store.submission(record.id)
+                if record != last:
+                    yield await _submission(info, record)
+                    last = record
+                if record.status in ("DONE", "FAILED"):
+                    return

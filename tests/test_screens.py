@@ -11,6 +11,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from server.metrics import METRICS
 from server.screens import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
 from tests.boards import BOARD, GENERAL, next_board
 from tests.client import GraphQLErrors, ws_connect
@@ -211,3 +212,31 @@ async def test_without_the_fast_path_the_route_serves_graphql(serve: Any) -> Non
         await server.join()
         assert (await next_board(board))["participantCount"] == first["participantCount"] + 1
         assert server.view.screens is None
+
+
+async def test_the_subscribers_gauge_counts_screens_not_channels(serve: Any) -> None:
+    def screens() -> float:
+        found = METRICS.registry.get_sample_value("lookalike_subscribers", {"kind": "leaderboard"})
+        return found or 0.0
+
+    async with serve() as server:
+        before = screens()
+        async with (
+            ws_connect(screen_url(server)) as a,
+            ws_connect(screen_url(server)) as b,
+            ws_connect(server.ws_url) as c,
+        ):
+            for stream in (
+                a.subscribe(BOARD, {"first": 3}),
+                b.subscribe(BOARD, {"first": 3}),
+                c.subscribe(BOARD, {"first": 3}),
+                c.subscribe(GENERAL, {"first": 3}),  # strawberry's own path
+            ):
+                await next_board(stream)
+            assert len(server.fanout.channels) == 1
+            assert screens() == before + 4
+        await until(
+            lambda: asyncio.sleep(0, screens() == before),
+            timeout=10,
+            what="the gauge to come back down",
+        )
