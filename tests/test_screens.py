@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import websockets
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.websockets import WebSocketState
 from websockets.asyncio.client import ClientConnection
 
 from server.metrics import METRICS
@@ -240,3 +243,86 @@ async def test_the_subscribers_gauge_counts_screens_not_channels(serve: Any) -> 
             timeout=10,
             what="the gauge to come back down",
         )
+
+
+# ------------------------------------------------------------ the frame parser alone
+
+
+class Wire:
+    """A transport that keeps what was written."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class Recording(ScreenProtocol):
+    """The protocol with its messages recorded instead of acted on."""
+
+    __slots__ = ("messages",)
+
+    def _message(self, data: bytes) -> None:
+        self.messages.append(data.decode())
+
+
+def masked(payload: bytes, opcode: int, fin: bool, mask: bytes) -> bytes:
+    size = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        header = bytes((first, 0x80 | size))
+    elif size < 1 << 16:
+        header = bytes((first, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((first, 0x80 | 127)) + size.to_bytes(8, "big")
+    key = (mask * (size // 4 + 1))[:size]
+    return header + mask + bytes(a ^ b for a, b in zip(payload, key, strict=True))
+
+
+@given(
+    messages=st.lists(st.text(max_size=300), min_size=1, max_size=6),
+    data=st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_framing_and_chunking_gives_back_the_messages(messages: list[str], data: Any) -> None:
+    """Messages split into fragments (pings between them), the bytes cut anywhere:
+    the parser hands back exactly the messages and answers every ping."""
+    stream = b""
+    pings = 0
+    for message in messages:
+        payload = message.encode()
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(payload)), max_size=3)))
+        pieces = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)], strict=True)]
+        for index, piece in enumerate(pieces):
+            mask = data.draw(st.binary(min_size=4, max_size=4))
+            opcode = 0x1 if index == 0 else 0x0
+            stream += masked(piece, opcode, index == len(pieces) - 1, mask)
+            if data.draw(st.booleans()):
+                stream += masked(b"hi", 0x9, True, mask)  # a ping may come between
+                pings += 1
+    splits = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    chunks = [stream[a:b] for a, b in zip([0, *splits], [*splits, len(stream)], strict=True)]
+
+    async def run() -> tuple[list[str], bytes]:
+        protocol = Recording(None, None, {})
+        protocol.messages = []
+        wire = Wire()
+        protocol.transport = wire  # type: ignore[assignment]
+        protocol.screens = cast(Screens, object())
+        protocol.application_state = WebSocketState.CONNECTED
+        for chunk in chunks:
+            if chunk:
+                protocol.data_received(chunk)
+        return protocol.messages, bytes(wire.written)
+
+    got, written = asyncio.run(run())
+    assert got == messages
+    assert written == b"\x8a\x02hi" * pings
