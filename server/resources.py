@@ -147,9 +147,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             # Each request leaves reference cycles (strawberry's execution context holds
             # the request). Collecting the young generation every 20,000 allocations
             # instead of 700 lets most of a request's garbage die before it is promoted
-            # to older generations, so collections run less often and walk less:
-            # capacity 0.20-0.22x -> 0.23-0.26x the floor in back-to-back runs of
-            # `python -m benchmarks.submit`.
+            # to older generations, so collections run less often and walk less
+            # (capacity 0.20-0.22x -> 0.23-0.26x the floor in back-to-back runs of
+            # `python -m benchmarks.submit`, within a noisy machine's spread).
             gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
             try:
                 yield resources
