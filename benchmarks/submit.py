@@ -42,7 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from benchmarks.harness import child, embedded_redis, machine, percentile, raise_open_files
+from benchmarks.harness import (
+    child,
+    cpu_seconds,
+    embedded_redis,
+    machine,
+    percentile,
+    raise_open_files,
+)
 
 MODULE = "benchmarks.submit"
 SUBMIT = """mutation($p: String!, $c: String) { submitPrompt(prompt: $p, captcha: $c) {
@@ -118,6 +125,10 @@ class Phase:
     name: str
     seconds: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
+    server_cpu_s: float = float("nan")  # CPU time the server process used meanwhile
+
+    def cpu_ms_per_request(self) -> float:
+        return 1000 * self.server_cpu_s / len(self.outcomes) if self.outcomes else float("nan")
 
     def accepted_per_s(self, kind: str | None = None) -> float:
         hits = [o for o in self.outcomes if o.accepted and (kind is None or o.kind == kind)]
@@ -365,10 +376,14 @@ async def drive(args: argparse.Namespace) -> list[Phase]:
             pool = await connections(workload.port, args.connections)
             await closed_loop("warm-up", pool, workload.floor_request, min(args.seconds, 1.0))
             settle()
+            used = cpu_seconds(server.pid)
             baseline = await closed_loop("baseline", pool, workload.floor_request, args.seconds)
+            baseline.server_cpu_s = cpu_seconds(server.pid) - used
             settle()
             profiler = await profile(server.pid, args) if args.profile else None
+            used = cpu_seconds(server.pid)
             capacity = await closed_loop("capacity", pool, workload.next_request, args.seconds)
+            capacity.server_cpu_s = cpu_seconds(server.pid) - used
             if profiler is not None:
                 await profiler.wait()
             settle()
@@ -395,6 +410,11 @@ def report(args: argparse.Namespace, phases: list[Phase], about: str) -> None:
     print(
         f"{'capacity: accepted submissions':44}{capacity.accepted_per_s():>10,.0f} /s"
         f"   {capacity.accepted_per_s() / floor:.2f}x the baseline"
+    )
+    floor_cpu, submit_cpu = baseline.cpu_ms_per_request(), capacity.cpu_ms_per_request()
+    print(
+        f"{'server CPU per request: floor / submission':44}"
+        f"{floor_cpu:>10.3f} / {submit_cpu:.3f} ms   {submit_cpu / floor_cpu:.2f}x the floor"
     )
     for name, phase in (("capacity", capacity), (f"at {args.rate:g}/s offered", load)):
         for kind in ("duplicate", "fresh"):

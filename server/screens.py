@@ -247,9 +247,11 @@ class ScreenProtocol(asyncio.Protocol):
             self.init_timer = loop.call_later(screens.init_timeout_s, self._init_timed_out)
             screens.connections.add(self)
             self._server_state.connections.add(self)
+            log.debug("%s accepted a screen (%d open)", SCREEN_PATH, len(screens.connections))
 
     def _refuse(self, status: int, phrase: str, reason: str) -> None:
         assert self.transport is not None
+        log.info("%s refused a screen (%d): %s", SCREEN_PATH, status, reason)
         body = reason.encode()
         self.transport.write(
             f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
