@@ -185,15 +185,25 @@ def run_batch_rate(worker: Worker, target_key: str, batch: int, rounds: int) -> 
 async def worker_rate(
     worker: Worker, event_id: str, batch: int, rounds: int
 ) -> tuple[float, float]:
-    """Images per second through the worker's loop, and the GPU busy share meanwhile."""
+    """Images per second through the worker's loop, and the GPU busy share meanwhile.
+
+    One untimed batch goes through first: the loop's one-time costs (the consumer group,
+    the encoder threads' start, first calls) are not the steady state being measured."""
+    await _through_worker(worker, event_id, f"b{batch}-warm", batch)
+    with busy_sampler() as busy:
+        elapsed = await _through_worker(worker, event_id, f"b{batch}", batch * rounds)
+    return batch * rounds / elapsed, busy()
+
+
+async def _through_worker(worker: Worker, event_id: str, prefix: str, total: int) -> float:
+    """Queue ``total`` jobs, then run the worker until it has done them; the seconds."""
     from pipelines.seeds import seed_for
     from server import dedup
 
     store = worker.store
     event = await store.event(event_id)
-    total = batch * rounds
     for i in range(total):  # queued before the clock starts: the worker never waits
-        name = f"b{batch}-{i}"
+        name = f"{prefix}-{i}"
         joined = await store.join(event_id, name, dedup.nickname_key(name))
         assert joined is not None
         prompt = f"{PROMPTS[i % len(PROMPTS)]} {name}"
@@ -207,15 +217,14 @@ async def worker_rate(
         )
     done_before = worker.jobs_done
     stop = asyncio.Event()
-    with busy_sampler() as busy:
-        began = time.perf_counter()
-        running = asyncio.create_task(worker.run(stop))
-        while worker.jobs_done - done_before < total:
-            await asyncio.sleep(0.005)  # watching a counter, not synchronising
-        elapsed = time.perf_counter() - began
-        stop.set()
-        await running
-    return total / elapsed, busy()
+    began = time.perf_counter()
+    running = asyncio.create_task(worker.run(stop))
+    while worker.jobs_done - done_before < total:
+        await asyncio.sleep(0.005)  # watching a counter, not synchronising
+    elapsed = time.perf_counter() - began
+    stop.set()
+    await running
+    return elapsed
 
 
 def original_rate(generator: Generator, scorer: Scorer, target: torch.Tensor, count: int) -> float:
