@@ -20,6 +20,7 @@ import redis.asyncio
 from server.connection import EmbeddedRedis, async_client, free_port, sync_client
 from server.settings import Settings
 from tests.boards import serve  # noqa: F401  (the fixture, for test_fanout and test_screens)
+from tests.pages_support import browser, open_page  # noqa: F401  (fixtures of the page tests)
 
 # Model hubs are unreachable here; fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

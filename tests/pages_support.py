@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -211,6 +220,26 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
     )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, one per test module (registered in conftest.py)."""
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, site: str) -> Iterator[PageOpener]:
+    """Factory: a page in its own browser context on the module's ``site``; fails the
+    test on any uncaught page error or native dialog (an injected ``alert(1)`` would open
+    one; the pages themselves ask in the page, never with confirm())."""
+    opener = PageOpener(browser, site)
+    yield opener
+    problems = opener.close()
+    assert not problems, "\n".join(problems)
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:

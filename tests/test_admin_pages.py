@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import PIL.Image
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from tests.pages_support import (
     BIG_SCREEN,
@@ -33,7 +33,6 @@ from tests.pages_support import (
     expect_live,
     graphql,
     join,
-    launch_chromium,
     log_in_organiser,
     organiser_token,
     running_site,
@@ -61,24 +60,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Every test logs in from 127.0.0.1: lift the per-address login limit.
     with running_site(tmp_path_factory.mktemp("admin-site"), organiser_login_burst="100") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def open_page(browser: Browser, site: str) -> Iterator[PageOpener]:
-    """Factory: a page in its own browser context; fails the test on any uncaught page
-    error or native dialog (the console asks in the page, never with confirm())."""
-    opener = PageOpener(browser, site)
-    yield opener
-    problems = opener.close()
-    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture

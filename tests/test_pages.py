@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
-    Browser,
     Route,
     WebSocketRoute,
     expect,
-    sync_playwright,
 )
 
 from tests.pages_support import (
@@ -33,7 +31,6 @@ from tests.pages_support import (
     expect_live,
     graphql_error,
     join,
-    launch_chromium,
     log_in_organiser,
     running_site,
     screenshot,
@@ -68,24 +65,6 @@ def altcha_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         captcha_max_number="5000",
     ) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def open_page(browser: Browser, site: str) -> Iterator[PageOpener]:
-    """Factory: a page in its own browser context; fails the test on any uncaught page
-    error or opened dialog (an injected ``alert(1)`` would open one)."""
-    opener = PageOpener(browser, site)
-    yield opener
-    problems = opener.close()
-    assert not problems, "\n".join(problems)
 
 
 def test_phone_joins_submits_and_the_board_shows_it_live(open_page: PageOpener) -> None:
