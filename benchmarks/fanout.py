@@ -50,6 +50,7 @@ from benchmarks.harness import (
     rss_bytes,
 )
 from server.screens import SCREEN_PATH  # the board's endpoint
+from tests.client import client_frame
 
 MODULE = "benchmarks.fanout"
 # The big screen's subscription, as web/src/operations.ts sends it.
@@ -68,21 +69,6 @@ PROTOCOL = "graphql-transport-ws"
 
 
 # --------------------------------------------------------------------------- screens
-
-
-def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A masked client frame (RFC 6455 5.3)."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    key = (mask * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
-    return header + mask + masked
 
 
 def marker_of(message: bytes) -> int:
@@ -393,27 +379,16 @@ class Board:
 
     async def seed(self, data_dir: Path, entries: int, commits: int) -> None:
         """The event, ``entries`` scored players, and ``commits`` prompts to score later."""
-        from pipelines.seeds import seed_for
-        from server import dedup
         from server.images import ImageStore
         from server.resources import ensure_current_event
+        from tests.seeding import queue_prompt
 
         images = ImageStore(data_dir / "images")
         event_id = await ensure_current_event(self.store, images, "Benchmark")
         event = await self.store.event(event_id)
         for index in range(entries + commits):
             name = f"p{index:05d}" if index < entries else f"u{index - entries + 1:06d}"
-            joined = await self.store.join(event_id, name, dedup.nickname_key(name))
-            assert joined is not None
-            prompt = f"a duck number {index}"
-            record = await self.store.submit(
-                event=event,
-                participant=joined[0],
-                prompt=prompt,
-                normalised=prompt,
-                prompt_key=dedup.prompt_key(prompt),
-                seed=seed_for(prompt),
-            )
+            record = await queue_prompt(self.store, event, name, f"a duck number {index}")
             if index < entries:
                 await self.commit_id(record.id, 0.1 + 0.8 * index / max(entries, 1))
             else:

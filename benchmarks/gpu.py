@@ -197,24 +197,12 @@ async def worker_rate(
 
 async def _through_worker(worker: Worker, event_id: str, prefix: str, total: int) -> float:
     """Queue ``total`` jobs, then run the worker until it has done them; the seconds."""
-    from pipelines.seeds import seed_for
-    from server import dedup
+    from tests.seeding import queue_prompt
 
-    store = worker.store
-    event = await store.event(event_id)
+    event = await worker.store.event(event_id)
     for i in range(total):  # queued before the clock starts: the worker never waits
         name = f"{prefix}-{i}"
-        joined = await store.join(event_id, name, dedup.nickname_key(name))
-        assert joined is not None
-        prompt = f"{PROMPTS[i % len(PROMPTS)]} {name}"
-        await store.submit(
-            event=event,
-            participant=joined[0],
-            prompt=prompt,
-            normalised=prompt,
-            prompt_key=dedup.prompt_key(prompt),
-            seed=seed_for(prompt),
-        )
+        await queue_prompt(worker.store, event, name, f"{PROMPTS[i % len(PROMPTS)]} {name}")
     done_before = worker.jobs_done
     stop = asyncio.Event()
     began = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,24 @@ from typing import Any
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+
+def client_frame(
+    payload: bytes, opcode: int = 0x1, *, fin: bool = True, mask: bytes | None = None
+) -> bytes:
+    """A masked client frame (RFC 6455 5.2, 5.3); a random mask unless one is given."""
+    mask = os.urandom(4) if mask is None else mask
+    size = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        header = bytes((first, 0x80 | size))
+    elif size < 1 << 16:
+        header = bytes((first, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((first, 0x80 | 127)) + size.to_bytes(8, "big")
+    key = (mask * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+    return header + mask + masked
 
 
 class GraphQLErrors(Exception):

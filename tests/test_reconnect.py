@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from pipelines.seeds import seed_for
 from pipelines.worker import Worker
-from server import dedup, keys
+from server import keys
 from server.connection import EmbeddedRedis, async_client, free_port
 from server.demo import target_webp
 from server.images import ImageStore
 from server.store import Store
 from tests.client import gql, ws_connect
+from tests.seeding import queue_prompt
 from tests.waiting import next_until, until
 
 pytestmark = pytest.mark.timeout(90)
@@ -138,12 +138,7 @@ async def test_a_worker_outlives_a_redis_that_comes_back_empty(
             store = Store(client)
             target = ImageStore(settings.images_dir).put(target_webp(64))
             event = await store.event(await store.create_event("again", target))
-            joined = await store.join(event.id, "dora", "dora")
-            assert joined is not None
-            record = await store.submit(
-                event=event, participant=joined[0], prompt="a duck", normalised="a duck",
-                prompt_key=dedup.prompt_key("a duck"), seed=seed_for("a duck"),
-            )  # fmt: skip
+            record = await queue_prompt(store, event, "dora", "a duck")
 
             async def finished() -> bool:
                 assert not running.done(), "the worker loop ended"

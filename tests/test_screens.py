@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from server.metrics import METRICS
 from server.screens import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
 from tests.boards import BOARD, GENERAL, next_board
-from tests.client import GraphQLErrors, ws_connect
+from tests.client import GraphQLErrors, client_frame, ws_connect
 from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -274,19 +274,6 @@ class Recording(ScreenProtocol):
         self.messages.append(data.decode())
 
 
-def masked(payload: bytes, opcode: int, fin: bool, mask: bytes) -> bytes:
-    size = len(payload)
-    first = (0x80 if fin else 0) | opcode
-    if size < 126:
-        header = bytes((first, 0x80 | size))
-    elif size < 1 << 16:
-        header = bytes((first, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((first, 0x80 | 127)) + size.to_bytes(8, "big")
-    key = (mask * (size // 4 + 1))[:size]
-    return header + mask + bytes(a ^ b for a, b in zip(payload, key, strict=True))
-
-
 @given(
     messages=st.lists(st.text(max_size=300), min_size=1, max_size=6),
     data=st.data(),
@@ -304,9 +291,9 @@ def test_any_framing_and_chunking_gives_back_the_messages(messages: list[str], d
         for index, piece in enumerate(pieces):
             mask = data.draw(st.binary(min_size=4, max_size=4))
             opcode = 0x1 if index == 0 else 0x0
-            stream += masked(piece, opcode, index == len(pieces) - 1, mask)
+            stream += client_frame(piece, opcode, fin=index == len(pieces) - 1, mask=mask)
             if data.draw(st.booleans()):
-                stream += masked(b"hi", 0x9, True, mask)  # a ping may come between
+                stream += client_frame(b"hi", 0x9, mask=mask)  # a ping may come between
                 pings += 1
     splits = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     chunks = [stream[a:b] for a, b in zip([0, *splits], [*splits, len(stream)], strict=True)]

@@ -11,10 +11,11 @@ import redis.asyncio
 from pipelines.messages import Failure
 from pipelines.seeds import seed_for
 from pipelines.worker import Worker, ensure_group
-from server import dedup, keys
+from server import keys
 from server.images import ImageStore
 from server.settings import Settings
 from server.store import EventRecord, Store, SubmissionRecord
+from tests.seeding import queue_prompt
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -37,22 +38,7 @@ async def submit_many(
     aredis: redis.asyncio.Redis, event: EventRecord, n: int
 ) -> list[SubmissionRecord]:
     store = Store(aredis)
-    records = []
-    for i in range(n):
-        joined = await store.join(event.id, f"p{i}", f"p{i}")
-        assert joined is not None
-        normalised = f"prompt number {i}"
-        records.append(
-            await store.submit(
-                event=event,
-                participant=joined[0],
-                prompt=normalised,
-                normalised=normalised,
-                prompt_key=dedup.prompt_key(normalised),
-                seed=seed_for(normalised),
-            )
-        )
-    return records
+    return [await queue_prompt(store, event, f"p{i}", f"prompt number {i}") for i in range(n)]
 
 
 async def run_until_done(worker: Worker, store: Store, ids: list[str]) -> list[SubmissionRecord]:

@@ -1,0 +1,24 @@
+"""Jobs for tests and benchmarks, written straight to the store."""
+
+from __future__ import annotations
+
+from pipelines.seeds import seed_for
+from server import dedup
+from server.store import EventRecord, Store, SubmissionRecord
+
+
+async def queue_prompt(
+    store: Store, event: EventRecord, nickname: str, prompt: str
+) -> SubmissionRecord:
+    """A new player with one prompt, recorded as the API records it (the prompt taken as
+    already normalised): a waiting job, or a duplicate of one already drawn."""
+    joined = await store.join(event.id, nickname, dedup.nickname_key(nickname))
+    assert joined is not None, f"the nickname {nickname!r} is taken"
+    return await store.submit(
+        event=event,
+        participant=joined[0],
+        prompt=prompt,
+        normalised=prompt,
+        prompt_key=dedup.prompt_key(prompt),
+        seed=seed_for(prompt),
+    )
