@@ -12,7 +12,8 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLError, parse
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -166,17 +167,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.fanout = (
             Fanout(settings.ws_send_buffer_max_bytes) if settings.leaderboard_fanout else None
         )
-        self.screens = (
-            None
-            if self.fanout is None
-            else Screens(
-                self.fanout,
-                schema,
-                self,
-                init_timeout_s=INIT_TIMEOUT.total_seconds(),
-                max_operations=MAX_OPERATIONS,
-            )
-        )
+        self.screens = None if self.fanout is None else Screens(self, self.fanout)
         """The lean endpoint for big screens (:mod:`server.screens`), on the fan-out."""
 
         self._said_no_transport = False
@@ -192,6 +183,12 @@ class GraphQLView(GraphQL[Context, None]):
                 )
             scope[TRANSPORT_SCOPE_KEY] = transport
         await super().__call__(scope, receive, send)
+
+    def websocket_origin_allowed(self, headers: Headers) -> bool:
+        """Strawberry's handshake rule for ``/graphql`` (no Origin, same origin, or one of
+        ``allowed_origins``), for the screens' endpoint too."""
+        connection = HTTPConnection({"type": "websocket", "headers": headers.raw})
+        return self._check_websocket_origin(cast(WebSocket, connection))
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
-from strawberry.http.websocket_origin import is_same_origin
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from server.context import Context
@@ -54,8 +53,6 @@ except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
 if TYPE_CHECKING:
-    import strawberry
-
     from server.graphql import GraphQLView
     from server.resources import Resources
 
@@ -76,20 +73,13 @@ _PONG = encode({"type": "pong"})
 class Screens:
     """The endpoint's shared state in one server process: the hub every screen joins."""
 
-    def __init__(
-        self,
-        fanout: Fanout,
-        schema: strawberry.Schema,
-        view: GraphQLView,
-        *,
-        init_timeout_s: float,
-        max_operations: int,
-    ) -> None:
-        self.fanout = fanout
-        self.schema = schema
+    def __init__(self, view: GraphQLView, fanout: Fanout) -> None:
+        """Screens of ``view`` (``/graphql``'s view: its schema, origin rule, init timeout
+        and operations limit) on its ``fanout``."""
         self.view = view
-        self.init_timeout_s = init_timeout_s
-        self.max_operations = max_operations
+        self.fanout = fanout
+        self.init_timeout_s = view.connection_init_wait_timeout.total_seconds()
+        self.max_operations = view.max_subscriptions_per_connection
         self.connections: set[ScreenProtocol] = set()
         self.context: Context | None = None
         self.credentials = ""
@@ -110,15 +100,6 @@ class Screens:
     @property
     def ready(self) -> bool:
         return self.context is not None
-
-    def origin_allowed(self, headers: Headers) -> bool:
-        """The ``/graphql`` rule: no Origin (not a browser), same origin, or allowed."""
-        origin = headers.get("origin")
-        if origin is None or headers.get("sec-fetch-site") == "same-origin":
-            return True
-        if is_same_origin(origin, headers.get("host")):
-            return True
-        return self.view.is_websocket_origin_allowed(None, origin)  # type: ignore[arg-type]
 
     def _sweep(self) -> None:
         """One timer for every screen: ping the quiet ones, drop the long-silent ones."""
@@ -228,7 +209,7 @@ class ScreenProtocol(asyncio.Protocol):
         offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
         if method != "GET" or headers.get("sec-websocket-version") != "13" or not valid_key:
             self._refuse(400, "Bad Request", "not a WebSocket handshake")
-        elif not screens.origin_allowed(headers):
+        elif not screens.view.websocket_origin_allowed(headers):
             self._refuse(403, "Forbidden", "origin not allowed")
         elif SUBPROTOCOL not in offered:
             self._refuse(400, "Bad Request", f"the {SUBPROTOCOL} subprotocol is required")
@@ -399,7 +380,7 @@ class ScreenProtocol(asyncio.Protocol):
             self.close(4409, f"Subscriber for {operation_id} already exists")
             return
         plan: Plan | None = None
-        if len(self.operations) >= screens.max_operations:
+        if screens.max_operations is not None and len(self.operations) >= screens.max_operations:
             problem = "Subscription limit reached"
         else:
             plan = screens.fanout.plan(message, screens.credentials)
@@ -412,7 +393,7 @@ class ScreenProtocol(asyncio.Protocol):
             self.transport, self, operation_id, partial(self._forget, operation_id)
         )
         self.operations[operation_id] = (plan.key, subscriber)
-        open_stream = partial(plan_stream, screens.schema, plan, screens.context, None)
+        open_stream = partial(plan_stream, screens.view.schema, plan, screens.context, None)
         screens.fanout.subscribe(plan.key, subscriber, open_stream)
 
     def _forget(self, operation_id: str) -> None:
