@@ -126,6 +126,19 @@ class WSClient:
         raise GraphQLErrors([{"message": "completed without a result"}])
 
 
+async def closed_by_server(
+    ws: ClientConnection, timeout: float = 15
+) -> tuple[int | None, str | None]:
+    """Read (and drop) messages until the server closes the socket: its close code and
+    reason. TimeoutError if it is still open after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        try:
+            while True:
+                await ws.recv()
+        except websockets.ConnectionClosed:
+            return ws.close_code, ws.close_reason
+
+
 @asynccontextmanager
 async def ws_connect(
     url: str, payload: dict[str, Any] | None = None, **kwargs: Any

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.client import GraphQLErrors, gql, ws_connect
+from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,17 +31,9 @@ async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def closed_with(ws: websockets.ClientConnection) -> int | None:
-    with pytest.raises(websockets.ConnectionClosed):
-        async with asyncio.timeout(15):
-            while True:
-                await ws.recv()
-    return ws.close_code
-
-
 async def test_a_socket_that_never_initialises_is_closed(app: Any) -> None:
     async with websockets.connect(app.ws_url, subprotocols=PROTOCOL) as ws:
-        assert await closed_with(ws) == 4408
+        assert (await closed_by_server(ws))[0] == 4408
 
 
 async def test_subscriptions_per_connection_are_capped(app: Any) -> None:

@@ -12,12 +12,11 @@ import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.websockets import WebSocketState
-from websockets.asyncio.client import ClientConnection
 
 from server.metrics import METRICS
 from server.screens import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
 from tests.boards import BOARD, GENERAL, next_board
-from tests.client import GraphQLErrors, client_frame, ws_connect
+from tests.client import GraphQLErrors, client_frame, closed_by_server, ws_connect
 from tests.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,15 +33,6 @@ def hub(server: Any) -> Screens:
     screens = server.view.screens
     assert isinstance(screens, Screens)
     return screens
-
-
-async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
-    """Read until the server closes; the close code and reason."""
-    with pytest.raises(websockets.ConnectionClosed):
-        async with asyncio.timeout(10):
-            while True:
-                await ws.recv()
-    return ws.close_code, ws.close_reason
 
 
 async def test_a_screen_sees_the_same_boards_and_shares_the_channel(serve: Any) -> None:
@@ -142,7 +132,7 @@ async def test_protocol_errors_close_with_strawberrys_codes(
     ) as ws:
         for message in messages:
             await ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
-        got_code, got_reason = await closed_with(ws)
+        got_code, got_reason = await closed_by_server(ws, timeout=10)
         assert got_code == code and reason in (got_reason or "")
         assert server.fanout.subscriber_count() == 0
 
@@ -163,7 +153,7 @@ async def test_connection_init_must_come_within_five_seconds(serve: Any) -> None
     async with serve() as server, websockets.connect(
         screen_url(server), subprotocols=PROTOCOL
     ) as ws:
-        code, reason = await closed_with(ws)
+        code, reason = await closed_by_server(ws, timeout=10)
         assert (code, reason) == (4408, "Connection initialisation timeout")
 
 
