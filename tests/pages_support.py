@@ -8,6 +8,7 @@ with an organiser password (:data:`ORGANISER_PASSWORD`) so the console can be te
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,8 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from websockets import Subprotocol
+from websockets.sync.client import connect as ws_connect
 
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
@@ -368,6 +371,32 @@ def organiser_token(base_url: str) -> str:
     return token
 
 
+def _until_scored(base_url: str, token: str, submission_id: str, prompt: str) -> dict[str, Any]:
+    """Watch a submission over the WebSocket until it is DONE or FAILED; its last state."""
+    query = "subscription($id: ID!) { submission(id: $id) { id status score } }"
+    deadline = time.monotonic() + DRAWN_MS / 1000
+    url = base_url.replace("http://", "ws://") + "/graphql"
+    with ws_connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
+        subscribe = {"query": query, "variables": {"id": submission_id}}
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{prompt!r} was not drawn in time"
+            try:
+                message = json.loads(ws.recv(timeout=left))
+            except TimeoutError:
+                raise AssertionError(f"{prompt!r} was not drawn in time") from None
+            if message["type"] == "ping":
+                ws.send(json.dumps({"type": "pong"}))
+                continue
+            assert message["type"] == "next", message
+            status: dict[str, Any] = message["payload"]["data"]["submission"]
+            if status["status"] in ("DONE", "FAILED"):
+                return status
+
+
 def seed_drawing(
     base_url: str, nickname: str, prompt: str, *, event_id: str | None = None
 ) -> dict[str, Any]:
@@ -388,17 +417,9 @@ def seed_drawing(
         {"p": prompt},
         token,
     )["submitPrompt"]
-    deadline = time.monotonic() + DRAWN_MS / 1000
     status = submitted
-    while status["status"] not in ("DONE", "FAILED"):
-        assert time.monotonic() < deadline, f"{prompt!r} was not drawn in time"
-        # Polling the public API: the test needs the result, not a live subscription.
-        time.sleep(0.2)
-        status = graphql(
-            base_url,
-            "query($id: ID!) { submission(id: $id) { id status score } }",
-            {"id": submitted["id"]},
-        )["submission"]
+    if status["status"] not in ("DONE", "FAILED"):
+        status = _until_scored(base_url, token, submitted["id"], prompt)
     assert status["status"] == "DONE", status
     return {
         "participantId": joined["participant"]["id"],

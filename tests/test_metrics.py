@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -28,6 +29,7 @@ from server.metrics import (
     render,
     wait_seconds,
 )
+from tests.waiting import until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -207,19 +209,36 @@ async def test_sample_queue_reports_redis_down(metrics: Metrics) -> None:
     assert value(metrics, "lookalike_redis_up") == 0.0
 
 
+class CountingRedis(redis.asyncio.Redis):
+    """Counts the commands tried (each sample tries at least one)."""
+
+    commands = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.commands += 1
+        return await super().execute_command(*args, **options)
+
+
 async def test_sampler_survives_redis_outages_and_logs_once(
     metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No retries: each sample fails at once, so many samples fail during the test.
-    client = redis.asyncio.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    client = CountingRedis(port=free_port(), retry=Retry(NoBackoff(), 0))
     task = asyncio.create_task(metrics.sample_queue_forever(client, interval_s=0.01, stale_s=15))
     with caplog.at_level(logging.WARNING, logger="server.metrics"):
-        async with asyncio.timeout(10):
-            while not [r for r in caplog.records if r.name == "server.metrics"]:
-                await asyncio.sleep(0.01)  # polling caplog: logging has no awaitable hook
+        await until(
+            lambda: asyncio.sleep(0, any(r.name == "server.metrics" for r in caplog.records)),
+            timeout=10,
+            what="the warning about Redis",
+        )
         assert value(metrics, "lookalike_redis_up") == 0.0
-        # An observation window, not synchronisation: ~20 more failing samples, no new log.
-        await asyncio.sleep(0.2)
+        # Twenty more failing samples, and no new log line.
+        seen = client.commands
+        await until(
+            lambda: asyncio.sleep(0, client.commands >= seen + 20),
+            timeout=10,
+            what="twenty more samples",
+        )
         assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
