@@ -6,7 +6,7 @@ a :class:`Result` is what a worker records for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Literal
 
 
@@ -26,7 +26,8 @@ class Job:
     kind: Literal["job"] = "job"
 
     def to_fields(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items()}
+        # Not dataclasses.asdict, which deep-copies: this runs for every submission.
+        return {name: str(getattr(self, name)) for name in _JOB_FIELDS}
 
     @classmethod
     def from_fields(cls, data: dict[str, str]) -> Job:
@@ -43,6 +44,9 @@ class Job:
         except (KeyError, ValueError) as exc:
             expected = ", ".join(f.name for f in fields(cls))
             raise MessageError(f"bad job entry {data!r}; expected fields {expected}") from exc
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from server import admin
+from server.fastpath import FastPath
 from server.graphql import GraphQLView, make_schema
 from server.logs import RequestIdMiddleware
 from server.metrics import render
@@ -71,7 +72,11 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(FastPath, view=graphql, enabled=settings.http_fast_path),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def resources_of(request: Request) -> Resources:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, parse, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection, Request
@@ -22,7 +22,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 
 from server.context import Context
@@ -68,8 +68,8 @@ def label_errors(errors: list[GraphQLError]) -> None:
 
 
 class Hardening(SchemaExtension):
-    """Our whole GraphQL hardening as one extension: the token limit, parsing and
-    validation cached by document text, our validation rules, and error codes.
+    """Our GraphQL hardening as one extension: the token limit, and parsing and
+    validation with our rules, cached by document text (:func:`prepared`).
 
     One extension, not five: strawberry looks up and wraps every hook of every extension
     on every request, and with five that was a tenth of a submission's CPU time.
@@ -78,8 +78,7 @@ class Hardening(SchemaExtension):
       reports the syntax error as a parse error (raised from here, it would bypass the
       error codes and arrive unlabelled).
     - Validation: each request gets its own list of the cached errors.
-    - Error codes: every error of every operation, parse and validation errors included,
-      gets an ``extensions.code`` (:func:`label_errors`).
+    - Error codes: :meth:`Schema.process_errors`.
     """
 
     def __init__(self, rules: tuple[Any, ...]) -> None:
@@ -90,18 +89,13 @@ class Hardening(SchemaExtension):
         context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + self.rules
         yield
-        result = context.result
-        if isinstance(result, ExecutionResult) and result.errors:
-            label_errors(result.errors)
-        if context.pre_execution_errors:
-            label_errors(context.pre_execution_errors)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.query:
             # A syntax error here is raised again, and reported, by strawberry's parse.
             with contextlib.suppress(GraphQLError):
-                context.graphql_document = _cached_parse(context.query, **context.parse_options)
+                context.graphql_document = _cached_parse(context.query, max_tokens=MAX_TOKENS)
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -117,7 +111,42 @@ _cached_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
 _cached_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 
 
-def make_schema(settings: Settings) -> strawberry.Schema:
+class Schema(strawberry.Schema):
+    """Strawberry's schema with our rules (see :func:`make_schema`) and error codes."""
+
+    def __init__(self, *, rules: tuple[Any, ...], **options: Any) -> None:
+        super().__init__(**options, extensions=[lambda: Hardening(rules)])
+        self.validation_rules = (*specified_rules, *rules)
+        """Every rule a document is validated with: graphql's own, then ours."""
+        self.prepared = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._prepare)
+        """``query`` parsed (within the token limit) and validated with our rules, cached
+        by its text; None if it does not parse or is not valid. By text: the validation
+        cache's key is the parsed document, whose hash walks the whole tree."""
+
+    def _prepare(self, query: str) -> DocumentNode | None:
+        try:
+            document = _cached_parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError:
+            return None
+        if _cached_validate(self._schema, document, self.validation_rules):
+            return None
+        return document
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: StrawberryExecutionContext | None = None,
+    ) -> None:
+        """Give every error its code (:func:`label_errors`), which logs the unexpected.
+
+        Strawberry calls this with every error of every operation, parse and validation
+        errors and subscriptions' events included; its own logs each one at ERROR with
+        a traceback, so a cheater's every refused submission would be an error line.
+        """
+        label_errors(errors)
+
+
+def make_schema(settings: Settings) -> Schema:
     """The schema with our hardening (depth, aliases, tokens) and error codes.
 
     Parsing and validation are cached by document text: validating the same mutation
@@ -131,13 +160,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.dev_graphiql:
         rules.append(NoSchemaIntrospectionCustomRule)
-    hardening = tuple(rules)
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        extensions=[lambda: Hardening(hardening)],
-    )
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, rules=tuple(rules))
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -149,10 +172,11 @@ class GraphQLView(GraphQL[Context, None]):
     """
 
     graphql_transport_ws_handler_class = FanoutHandler
+    schema: Schema
 
     def __init__(
         self,
-        schema: strawberry.Schema,
+        schema: Schema,
         settings: Settings,
     ) -> None:
         super().__init__(

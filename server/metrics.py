@@ -190,6 +190,12 @@ class Metrics:
             "Submissions whose captcha solution was missing, invalid, expired or replayed.",
             registry=r,
         )
+        self.graphql_posts = Counter(
+            "lookalike_graphql_posts",
+            "GraphQL POSTs by who answered: fast (server/fastpath.py) or strawberry's view.",
+            ["path"],
+            registry=r,
+        )
         # --- set by workers
         self.job_wait = Histogram(
             "lookalike_job_wait_seconds",
@@ -228,6 +234,8 @@ class Metrics:
             self.submissions.labels(outcome=outcome, code="")
         for outcome in ("done", "failed"):
             self.jobs.labels(outcome=outcome)
+        for path in ("fast", "view"):
+            self.graphql_posts.labels(path=path)
 
     # --- server side
     def count_submission(self, outcome: SubmissionOutcome, code: ErrorCode | None = None) -> None:

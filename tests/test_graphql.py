@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from graphql import GraphQLError
 
+from server.errors import ApiError
+from server.graphql import make_schema
 from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(60)
@@ -100,3 +104,32 @@ async def test_limits_apply_over_the_websocket_too(app: Any) -> None:
         with pytest.raises(GraphQLErrors) as caught:
             await ws.execute(submit, {"p": "another duck"})
     assert caught.value.code == "IN_FLIGHT"
+
+
+def test_errors_get_codes_and_only_the_unexpected_are_logged(
+    make_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    schema = make_schema(make_settings())
+    refused = GraphQLError("slow", original_error=ApiError("RATE_LIMITED", "slow down"))
+    syntax = GraphQLError("Syntax Error: Expected Name, found <EOF>.")
+    boom = GraphQLError("boom", path=["submitPrompt"], original_error=KeyError("a secret"))
+    with caplog.at_level(logging.DEBUG):
+        schema.process_errors([refused, syntax, boom])
+        schema.process_errors([boom])  # labelled already: not logged again
+    assert [e.extensions for e in (refused, syntax, boom)] == [
+        {"code": "RATE_LIMITED"}, {"code": "GRAPHQL_PARSE_FAILED"}, {"code": "INTERNAL"}
+    ]  # fmt: skip
+    assert "secret" not in boom.message
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged.exc_info is not None and logged.exc_info[1] is boom.original_error
+
+
+async def test_a_refused_request_is_not_an_error_in_the_log(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.clear()  # the server's start-up
+    with caplog.at_level(logging.INFO):
+        for query in ("{ nosuchfield }", 'mutation { submitPrompt(prompt: "a duck") { id } }'):
+            reply = (await http.post("/graphql", json={"query": query})).json()
+            assert reply["errors"][0]["extensions"]["code"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -1,0 +1,202 @@
+"""The POST fast path (server/fastpath.py) answers what strawberry's view would.
+
+Two servers share one Redis: one with the fast path, one without. Each request goes to
+both and the answers are compared: status, content type, body, cookies. The metric of
+who answered shows which requests the fast path took, so an equal answer from a request
+that silently fell back proves nothing and fails the test instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from server.metrics import METRICS
+
+JOIN = "mutation($n: String!) { join(nickname: $n) { token participant { nickname } } }"
+SUBMIT = """mutation($p: String!, $c: String) { submitPrompt(prompt: $p, captcha: $c) {
+  status deduplicated queuePosition } }"""
+EVENT = """query Board { event { title } }
+query Counts { event { participantCount submissionCount } }"""
+
+# (name, request body as JSON, or raw bytes with a content type), all taken by the fast path
+FAST: list[tuple[str, Any]] = [
+    ("the floor", {"query": "{ __typename }"}),
+    ("a null operation name and variables", {"query": "{ __typename }", "variables": None,
+                                             "operationName": None}),
+    ("the first of two named operations", {"query": EVENT}),
+    ("the second, by name", {"query": EVENT, "operationName": "Counts"}),
+    ("an error of ours", {"query": SUBMIT, "variables": {"p": "a duck"}}),
+    ("a missing variable", {"query": SUBMIT, "variables": {}}),
+    ("a variable of the wrong type", {"query": SUBMIT, "variables": {"p": 5}}),
+    ("a null for a required variable", {"query": SUBMIT, "variables": {"p": None}}),
+    ("extensions", {"query": "{ __typename }", "extensions": {"persisted": 1}}),
+    ("a charset", (b'{"query": "{ __typename }"}', "application/json; charset=utf-8")),
+]  # fmt: skip
+
+# The same, for requests the fast path leaves to the view (strawberry's own answers).
+BY_VIEW: list[tuple[str, Any]] = [
+    ("a syntax error", {"query": "{ __typename"}),
+    ("a validation error", {"query": "{ nosuchfield }"}),
+    ("too many aliases", {"query": "{ " + "".join(f"a{i}: __typename " for i in range(16)) + "}"}),
+    ("over the token limit", {"query": "{ " + "__typename " * 2100 + "}"}),
+    ("an unknown operation name", {"query": EVENT, "operationName": "Nope"}),
+    ("two anonymous operations", {"query": "{ __typename } { __typename }"}),
+    ("a subscription", {"query": "subscription { leaderboard { submissions { rank } } }"}),
+    ("an operation name of the wrong type", {"query": "{ __typename }", "operationName": 5}),
+    ("variables of the wrong type", {"query": "{ __typename }", "variables": [1]}),
+    ("extensions of the wrong type", {"query": "{ __typename }", "extensions": "x"}),
+    ("a query of the wrong type", {"query": 5}),
+    ("no query", {"variables": {}}),
+    ("a batch", [{"query": "{ __typename }"}]),
+    ("not JSON", (b"{nope", "application/json")),
+    ("another content type", (b'{"query": "{ __typename }"}', "text/plain")),
+    ("no content type", (b'{"query": "{ __typename }"}', None)),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def pair(live: Any) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Clients of two servers on one Redis: with the fast path, and without."""
+    async with (
+        live(worker=False) as fast,
+        live(worker=False, http_fast_path=False) as plain,
+        httpx.AsyncClient(base_url=fast.base_url, timeout=30) as a,
+        httpx.AsyncClient(base_url=plain.base_url, timeout=30) as b,
+    ):
+        yield a, b
+
+
+@contextlib.contextmanager
+def answered_by(path: str, requests: int) -> Iterator[None]:
+    """Assert that exactly ``requests`` POSTs were answered by ``path`` meanwhile."""
+    def count() -> float:
+        value = METRICS.registry.get_sample_value("lookalike_graphql_posts_total", {"path": path})
+        return value or 0.0
+
+    before = count()
+    yield
+    assert count() - before == requests
+
+
+async def post(http: httpx.AsyncClient, body: Any, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if isinstance(body, tuple):
+        content, content_type = body
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return await http.post("/graphql", content=content, headers=headers)
+    return await http.post("/graphql", json=body, headers=headers)
+
+
+def answer(response: httpx.Response) -> tuple[int, str | None, Any]:
+    content_type = response.headers.get("content-type")
+    if content_type == "application/json":
+        return response.status_code, content_type, response.json()
+    return response.status_code, content_type, response.text
+
+
+@pytest.mark.parametrize("name, body", FAST, ids=[name for name, _ in FAST])
+async def test_the_fast_path_answers_as_the_view_does(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient], name: str, body: Any
+) -> None:
+    fast, plain = pair
+    with answered_by("fast", 1):
+        ours = await post(fast, body)
+    with answered_by("view", 1):
+        theirs = await post(plain, body)
+    assert answer(ours) == answer(theirs)
+    assert ours.headers["content-length"] == theirs.headers["content-length"]
+
+
+@pytest.mark.parametrize("name, body", BY_VIEW, ids=[name for name, _ in BY_VIEW])
+async def test_everything_else_is_left_to_the_view(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient], name: str, body: Any
+) -> None:
+    fast, plain = pair
+    with answered_by("view", 2), answered_by("fast", 0):
+        ours, theirs = await post(fast, body), await post(plain, body)
+    assert answer(ours) == answer(theirs)
+    assert ours.status_code < 500
+
+
+async def test_a_join_sets_the_same_session_cookie(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    fast, plain = pair
+    with answered_by("fast", 1):
+        ours = await post(fast, {"query": JOIN, "variables": {"n": "Ada"}})
+    theirs = await post(plain, {"query": JOIN, "variables": {"n": "Bea"}})
+
+    def cookie(response: httpx.Response) -> str:
+        name_value, _, attributes = response.headers["set-cookie"].partition(";")
+        return name_value.partition("=")[0] + ";" + attributes
+
+    assert cookie(ours) == cookie(theirs)
+    assert ours.json()["data"]["join"]["participant"] == {"nickname": "Ada"}
+    token = ours.json()["data"]["join"]["token"]
+    assert ours.cookies["lookalike_session"] == token
+    # The cookie alone is a session, through either path.
+    for http in (fast, plain):
+        http.cookies.set("lookalike_session", token)
+        me = await post(http, {"query": "{ me { nickname } }"})
+        assert me.json() == {"data": {"me": {"nickname": "Ada"}}}
+
+
+async def test_submissions_take_the_fast_path(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    fast, plain = pair
+    replies = []
+    for http, nickname, path in ((fast, "Ada", "fast"), (plain, "Bea", "view")):
+        with answered_by(path, 3):
+            joined = await post(http, {"query": JOIN, "variables": {"n": nickname}})
+            token = joined.json()["data"]["join"]["token"]
+            first = await post(http, {"query": SUBMIT, "variables": {"p": "a duck"}}, token)
+            again = await post(http, {"query": SUBMIT, "variables": {"p": "a goose"}}, token)
+        replies.append((first.json(), again.json()))
+    (ada_first, ada_again), (bea_first, bea_again) = replies
+    assert ada_first["data"]["submitPrompt"] == {
+        "status": "QUEUED", "deduplicated": False, "queuePosition": 1
+    }  # fmt: skip
+    # Bea's duck is Ada's, already queued.
+    assert bea_first["data"]["submitPrompt"] == {
+        "status": "QUEUED", "deduplicated": True, "queuePosition": 1
+    }  # fmt: skip
+    for again in (ada_again, bea_again):
+        (error,) = again["errors"]
+        assert error["extensions"]["code"] == "IN_FLIGHT"
+    assert ada_again["errors"][0]["message"] == bea_again["errors"][0]["message"]
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    fast, _ = pair
+    body = json.dumps({"query": EVENT, "operationName": "Board"}).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), 7):
+            yield body[at : at + 7]
+
+    with answered_by("fast", 1):
+        response = await fast.post(
+            "/graphql", content=pieces(), headers={"Content-Type": "application/json"}
+        )
+    assert response.json()["data"]["event"]["title"]
+
+
+async def test_the_fast_path_keeps_the_request_id(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    fast, _ = pair
+    with answered_by("fast", 1):
+        response = await fast.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "abc-123"}
+        )
+    assert response.headers["x-request-id"] == "abc-123"
