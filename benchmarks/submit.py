@@ -431,11 +431,12 @@ def report(args: argparse.Namespace, phases: list[Phase], about: str) -> None:
     errors = capacity.errors() + load.errors()
     print(f"{'errors':44}{dict(errors) or 'none'}")
     dup_p99 = percentile(load.latencies_ms("duplicate"), 99)
+    most = capacity.accepted_per_s()
     print(
         "goals: "
-        f"{achieved:,.0f} accepted/s at {args.rate:g}/s offered >= 1,000/s: "
-        f"{'met' if achieved >= 1000 else 'NOT met'}; "
-        f"duplicate p99 {dup_p99:.1f} ms < 10 ms: {'met' if dup_p99 < 10 else 'NOT met'}"
+        f"capacity {most:,.0f} accepted/s >= 1,000/s: {'met' if most >= 1000 else 'NOT met'}; "
+        f"duplicate p99 {dup_p99:.1f} ms < 10 ms at {args.rate:g}/s offered: "
+        f"{'met' if dup_p99 < 10 else 'NOT met'}"
     )
 
 

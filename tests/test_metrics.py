@@ -12,8 +12,8 @@ import pytest
 import redis
 import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from server import keys
 from server.connection import async_client, free_port
