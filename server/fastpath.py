@@ -23,6 +23,7 @@ strawberry answers exactly as before, so every error answer stays strawberry's o
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ class FastPath:
         self.app = app
         self.view = view
         self.enabled = enabled
+        self.executor_class = _noting_executors(view.schema.execution_context_class)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
@@ -124,22 +126,49 @@ class FastPath:
         request = Request(scope, receive)
         sub_response = await view.get_sub_response(request)
         context = await view.get_context(request, response=sub_response)
-        result: ExecutionResult = await await_maybe(
-            execute(
-                schema._schema,
-                operation.document,
-                variable_values=operation.variables,
-                operation_name=operation.name,
-                context_value=context,
-                executor_class=schema.execution_context_class,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                operation_extensions=operation.extensions,
+        built: list[Any] = []
+        noted = _BUILT.set(built)
+        try:
+            result: ExecutionResult = await await_maybe(
+                execute(
+                    schema._schema,
+                    operation.document,
+                    variable_values=operation.variables,
+                    operation_name=operation.name,
+                    context_value=context,
+                    executor_class=self.executor_class,
+                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                    operation_extensions=operation.extensions,
+                )
             )
-        )
+        finally:
+            _BUILT.reset(noted)
+        # The finished executor is a knot of reference cycles (bound methods and field
+        # plans that point back at it) holding the request, its context and ~60 objects
+        # more: left to the cyclic GC, that garbage made a young-generation collection of
+        # 4-8 ms every ~250 submissions, the tail of the latency. Untied, it all goes
+        # by reference counting at once.
+        for executor in built:
+            vars(executor).clear()
         if result.errors:
             schema.process_errors(result.errors)
         response = view.create_response(process_result(result), sub_response)
         await response(scope, receive, send)
+
+
+_BUILT: ContextVar[list[Any]] = ContextVar("lookalike_fast_path_executors")
+
+
+def _noting_executors(base: type[Any]) -> type[Any]:
+    """``base`` (strawberry's executor class), noting each executor it builds in the
+    current request's ``_BUILT`` list, so that the request can untie it afterwards."""
+
+    class Noted(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            _BUILT.get().append(self)
+
+    return Noted
 
 
 def _plan(
