@@ -81,19 +81,23 @@ class Context:
     async def require_participant(self) -> ParticipantRecord:
         record = await self.participant()
         if record is None:
-            raise _no_session()
+            raise no_session()
         return record
+
+    def session(self) -> str:
+        """The caller's session token, to be looked up; ``UNAUTHENTICATED`` without one."""
+        token = self._token()
+        if token is None or len(token) > MAX_TOKEN_CHARS:
+            raise no_session()
+        return token
 
     async def caller(self) -> tuple[ParticipantRecord, EventRecord]:
         """The caller's participant and event, read afresh in one round trip, even on a
         long-lived WebSocket, so that a ban or a closed event applies to the very next
         command. ``UNAUTHENTICATED`` without a valid session."""
-        token = self._token()
-        found = None
-        if token is not None and len(token) <= MAX_TOKEN_CHARS:
-            found = await self.resources.store.caller(token)
+        found = await self.resources.store.caller(self.session())
         if found is None:
-            raise _no_session()
+            raise no_session()
         participant, event = found
         self._participant, self._looked_up = participant, True
         if event is None:
@@ -114,11 +118,13 @@ class Context:
                 secure=self.connection.url.scheme == "https",
             )
 
-    async def admit(self, participant: ParticipantRecord, captcha: str | None) -> Ticket | None:
+    async def admit(
+        self, participant: ParticipantRecord | None, captcha: str | None
+    ) -> Ticket | None:
         """The captcha, identical for HTTP and WebSocket callers (see
         :meth:`Resources.admit`: a ticket comes back for the store to claim)."""
         return await self.resources.admit(participant, captcha, self.client_ip)
 
 
-def _no_session() -> ApiError:
+def no_session() -> ApiError:
     return ApiError("UNAUTHENTICATED", "join with a nickname first (no valid session)")

@@ -53,20 +53,23 @@ class Resources:
         return limits.client_ip(peer, connection.headers, self.settings.trusted_proxies)
 
     async def admit(
-        self, participant: ParticipantRecord, captcha: str | None, ip: str
+        self, participant: ParticipantRecord | None, captcha: str | None, ip: str
     ) -> Ticket | None:
         """The captcha, when due; raises ApiError with the code to show.
 
         When every submission needs a captcha (``captcha_every`` 1, the default), its
         ticket comes back unclaimed: the store claims it in the script that records the
-        submission, one round trip fewer. Otherwise it is claimed here, before the
-        credit it earns for the next submissions is recorded. The rate limits
+        submission, one round trip fewer; ``participant`` may then be None (not read
+        yet). Otherwise the participant's credit decides, and a captcha is claimed here,
+        before the credit it earns for the next submissions is recorded. The rate limits
         (:func:`limits.submission_limits`) come next, also in the store's script.
         """
-        if not await limits.captcha_needed(self.redis, participant.id, self.settings):
-            return None
         if self.settings.captcha_every == 1:
             return await self.captcha.check(captcha, remote_ip=ip)
+        if participant is None:
+            raise ValueError("captcha credit is per participant: read the caller first")
+        if not await limits.captcha_needed(self.redis, participant.id, self.settings):
+            return None
         await self.captcha.verify(captcha, remote_ip=ip)
         await limits.captcha_passed(self.redis, participant.id, self.settings)
         return None

@@ -25,7 +25,7 @@ from server.audit import Actor, AuditEntry, AuditLog
 from server.broadcast import Snapshot
 from server.captcha.base import replayed
 from server.console import Console, check_id, found
-from server.context import Context
+from server.context import Context, no_session
 from server.errors import ApiError
 from server.events import clean_text
 from server.fanout import SHARED
@@ -35,9 +35,12 @@ from server.metrics import METRICS
 from server.raffle import Raffle, ticket
 from server.resources import estimate
 from server.store import (
+    CALLER_ID,
     Banned,
+    EventClosed,
     EventRecord,
     InFlight,
+    NoCaller,
     NotFound,
     ParticipantRecord,
     QueueFull,
@@ -165,10 +168,15 @@ class Session:
 
 def _check_open(event: EventRecord, goodbye: str) -> None:
     phase = event.phase(time.time())
-    if phase == "SCHEDULED":
-        raise ApiError("EVENT_CLOSED", "this event has not opened yet", opensAt=event.opens_at)
-    if phase == "CLOSED":
-        raise ApiError("EVENT_CLOSED", f"this event is closed; {goodbye}")
+    if phase != "OPEN":
+        raise _closed(event.opens_at if phase == "SCHEDULED" else None, goodbye)
+
+
+def _closed(opens_at: float | None, goodbye: str) -> ApiError:
+    """EVENT_CLOSED: not open yet (until ``opens_at``), or closed."""
+    if opens_at is not None:
+        return ApiError("EVENT_CLOSED", "this event has not opened yet", opensAt=opens_at)
+    return ApiError("EVENT_CLOSED", f"this event is closed; {goodbye}")
 
 
 def _consented_contact(contact: str | None, consent: bool, most: int) -> str:
@@ -919,20 +927,26 @@ class Mutation(OrganiserMutation):
 
 
 async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) -> Submission:
-    """Validate where input enters, check the captcha, then record atomically with the
-    captcha's single use, the rate limits, the dedup decision and the queue bound."""
+    """Validate where input enters and check the captcha; then one script reads the
+    caller and records atomically with the captcha's single use, the rate limits, the
+    dedup decision and the queue bound."""
     ctx = info.context
-    participant, event = await ctx.caller()
-    if participant.banned:
-        raise _banned()
-    _check_open(event, "no more prompts")
-    normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
-    moderation.check_prompt(normalised, ctx.settings)
-    ticket = await ctx.admit(participant, captcha)
+    # A captcha pass that covers several submissions is the caller's credit: with such
+    # friction the caller is read first. Otherwise the submission script reads it.
+    participant = None if ctx.settings.captcha_every == 1 else await _playing(ctx)
+    try:
+        normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
+        moderation.check_prompt(normalised, ctx.settings)
+        ticket = await ctx.admit(participant, captcha)
+    except ApiError:
+        if participant is None:
+            # As if the caller had been checked first: a stranger, a banned player or a
+            # closed event hear that, rather than what is wrong with the prompt.
+            await _playing(ctx)
+        raise
     try:
         submitted = await ctx.store.submit_with_queue(
-            event=event,
-            participant=participant,
+            session=ctx.session(),
             prompt=" ".join(prompt.split()),
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
@@ -940,12 +954,16 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
             max_wait_s=ctx.settings.queue_max_wait_s,
             worker_stale_s=ctx.settings.worker_stale_s,
             limits=limits.submission_limits(
-                ctx.settings, participant_id=participant.id, ip=ctx.client_ip
+                ctx.settings, participant_id=CALLER_ID, ip=ctx.client_ip
             ),
             ticket=ticket,
         )
-    except Banned as exc:  # banned since the check above
+    except NoCaller as exc:
+        raise no_session() from exc
+    except Banned as exc:
         raise _banned() from exc
+    except EventClosed as exc:
+        raise _closed(exc.opens_at, "no more prompts") from exc
     except TicketUsed as exc:
         raise replayed() from exc
     except RateLimited as exc:
@@ -969,6 +987,15 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
         submitted.record, submitted.queue, submitted.workers
     )
     return submission
+
+
+async def _playing(ctx: Context) -> ParticipantRecord:
+    """The caller, if it may submit now; else UNAUTHENTICATED, BANNED or EVENT_CLOSED."""
+    participant, event = await ctx.caller()
+    if participant.banned:
+        raise _banned()
+    _check_open(event, "no more prompts")
+    return participant
 
 
 def _banned() -> ApiError:

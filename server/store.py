@@ -23,6 +23,7 @@ from server import keys, leaderboard
 from server.captcha.base import Ticket
 from server.ids import new_id
 from server.limits import GCRA_FUNCTION, Limit, rate_params
+from server.scripts import Scripts
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 RECENT_KEPT = 50
@@ -55,6 +56,18 @@ class QueueFull(Exception):
 
 class Banned(Exception):
     """An organiser has stopped the participant from playing."""
+
+
+class NoCaller(LookupError):
+    """No participant for the session token given."""
+
+
+class EventClosed(Exception):
+    """The event takes no entries now: closed, or (with ``opens_at``) not open yet."""
+
+    def __init__(self, opens_at: float | None = None) -> None:
+        super().__init__("the event is not open" if opens_at else "the event is closed")
+        self.opens_at = opens_at
 
 
 class TicketUsed(Exception):
@@ -97,7 +110,8 @@ class EventRecord:
     frozen_at: float | None = None  # the public board shows the standings of this time
 
     def phase(self, now: float) -> Phase:
-        """Whether the event takes entries at ``now``: its status and its schedule."""
+        """Whether the event takes entries at ``now``: its status and its schedule.
+        (The submission script applies the same rule in Lua.)"""
         if self.status == "CLOSED" or (self.closes_at is not None and now >= self.closes_at):
             return "CLOSED"
         if self.opens_at is not None and now < self.opens_at:
@@ -246,39 +260,48 @@ def _optional_float(raw: str | None) -> float | None:
 # on a board, and how results are offered to it: see server.leaderboard.
 _OFFER = leaderboard.RULES
 
+# The submission script reads the caller itself (one round trip, not two): the keys and
+# values that depend on who calls are given with these slots, filled in by the script.
+CALLER_ID = "<participant>"
+"""A participant id that the submission script replaces with its caller's (in keys)."""
+_EVENT_SLOT = "<event>"
+_TARGET_SLOT = "<target>"
+
 # KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
-#       queue, workers, participant, then a captcha ticket's key if any, then the rate
-#       limit keys
-# ARGV: sid, submission prefix, participant id, now, channel prefix, max queue depth,
-#       max wait in seconds ('' for no such bound), worker heartbeat horizon, the hash's
-#       and the job's field/value items (each a flat JSON array: one argument is much
-#       cheaper for the client to send than dozens), the ticket's ms to keep ('' for no
-#       ticket), then the rate limit parameters (server.limits.rate_params)
+#       queue, workers, participant, session, event, then a captcha ticket's key if any,
+#       then the rate limit keys; with CALLER_ID and _EVENT_SLOT in them for the caller's
+# ARGV: sid, submission prefix, participant id ('' for the session's), now, channel
+#       prefix, max queue depth, max wait in seconds ('' for no such bound), worker
+#       heartbeat horizon, the hash's and the job's field/value items (each a flat JSON
+#       array: one argument is much cheaper for the client to send than dozens; the job's
+#       event and target as slots), the ticket's ms to keep ('' for no ticket), then the
+#       rate limit parameters (server.limits.rate_params)
 # In this order, as if each were checked by itself just before the next:
-# BANNED when an organiser banned the participant (nothing written); REPLAYED when the
-# captcha ticket was claimed before (nothing written; else it is claimed now);
-# RATE_LIMITED (detail: seconds to wait) when a rate limit says no (nothing more written);
-# otherwise the request is counted against its limits, and IN_FLIGHT when the
-# participant's latest submission is still waiting, or BUSY when a new job would join a
-# queue deeper than the bound: the given depth, and the jobs that fit in the max wait at
-# the measured speed (job_seconds) with the live workers. A prompt that is already drawn
-# or being drawn is never refused: it costs no GPU time.
+# UNAUTHENTICATED when the session (or participant) is unknown, NO_EVENT when its event
+# is gone, BANNED when an organiser banned the participant, CLOSED or SCHEDULED (detail:
+# opens_at) when the event takes no entries now (EventRecord.phase); REPLAYED when the
+# captcha ticket was claimed before (else it is claimed now); RATE_LIMITED (detail:
+# seconds to wait) when a rate limit says no (nothing more written); otherwise the
+# request is counted against its limits, and IN_FLIGHT when the participant's latest
+# submission is still waiting, or BUSY when a new job would join a queue deeper than the
+# bound: the given depth, and the jobs that fit in the max wait at the measured speed
+# (job_seconds) with the live workers. Nothing is written before any of these refusals
+# but the ones after the rate limits. A prompt that is already drawn or being drawn is
+# never refused: it costs no GPU time.
 # Reply: {outcome, detail, enqueued, started, job_seconds, live workers, field, value,
 # ...}: the queue as the script left it (for the ETA, and BUSY's retry time), then every
-# field the script set on the new submission's hash beyond the given ones, so that nobody
-# has to read it back.
+# field the script set on the new submission's hash beyond the given ones (the caller's
+# among them), so that nobody has to read it back.
 _SUBMIT = (
     _OFFER
     + GCRA_FUNCTION
+    + f"local CALLER, EVENT, TARGET = '{CALLER_ID}', '{_EVENT_SLOT}', '{_TARGET_SLOT}'"
     + """
 local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max_depth = tonumber(ARGV[6])
 local max_wait = tonumber(ARGV[7])
 local fields, job = cjson.decode(ARGV[9]), cjson.decode(ARGV[10])
 local ticket_ttl = tonumber(ARGV[11])
-local rate_keys, rate_params = {}, {}
-for i = ticket_ttl and 13 or 12, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
-for i = 12, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
 
 local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
 local enqueued, started = tonumber(queue[1]) or 0, tonumber(queue[2]) or 0
@@ -288,8 +311,41 @@ local function reply(outcome, detail, ...)
   return {outcome, detail, enqueued, started, queue[3] or '0', workers, ...}
 end
 
-if redis.call('HGET', KEYS[11], 'banned') == '1' then return reply('BANNED', pid) end
-if ticket_ttl and not redis.call('SET', KEYS[12], '1', 'NX', 'PX', ticket_ttl) then
+-- The caller: KEYS with slots are filled in once its participant and event are known.
+local function fill(key, slot, value)
+  local at = string.find(key, slot, 1, true)
+  if not at then return key end
+  return string.sub(key, 1, at - 1) .. value .. string.sub(key, at + #slot)
+end
+if pid == '' then pid = redis.call('GET', KEYS[12]) end
+if not pid then return reply('UNAUTHENTICATED', '') end
+local who = redis.call('HMGET', fill(KEYS[11], CALLER, pid),
+                       'event_id', 'nickname', 'banned')
+if not who[1] then return reply('UNAUTHENTICATED', '') end
+local eid = who[1]
+local event = redis.call('HMGET', fill(KEYS[13], EVENT, eid),
+                         'target_key', 'status', 'opens_at', 'closes_at', 'hold')
+if not event[1] then return reply('NO_EVENT', eid) end
+if who[3] == '1' then return reply('BANNED', pid) end
+local t = tonumber(now)
+if event[2] == 'CLOSED' or (event[4] and t >= tonumber(event[4])) then
+  return reply('CLOSED', '')
+end
+if event[3] and t < tonumber(event[3]) then return reply('SCHEDULED', event[3]) end
+for i, key in ipairs(KEYS) do KEYS[i] = fill(fill(key, CALLER, pid), EVENT, eid) end
+for i, value in ipairs(job) do
+  if value == EVENT then job[i] = eid elseif value == TARGET then job[i] = event[1] end
+end
+local mine = {'event_id', eid, 'participant_id', pid, 'nickname', who[2],
+              'target_key', event[1]}
+if event[5] == '1' then
+  mine[#mine + 1], mine[#mine + 2] = 'review', 'PENDING'
+end
+
+local rate_keys, rate_params = {}, {}
+for i = ticket_ttl and 15 or 14, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
+for i = 12, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
+if ticket_ttl and not redis.call('SET', KEYS[14], '1', 'NX', 'PX', ticket_ttl) then
   return reply('REPLAYED', '')
 end
 local wait = take_rates(rate_keys, nil, rate_params)
@@ -312,6 +368,7 @@ if max_wait and job_seconds > 0 then
 end
 if not canonical and depth >= max_depth then return reply('BUSY', tostring(depth)) end
 redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('HSET', KEYS[2], unpack(mine))
 redis.call('LPUSH', KEYS[3], sid)
 redis.call('HINCRBY', KEYS[7], 'submissions', 1)
 if not canonical then
@@ -324,7 +381,7 @@ if not canonical then
              'seq', seq, 'entry', entry)
   redis.call('PUBLISH', KEYS[8], 'submitted')
   return reply('QUEUED', sid, 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
-               'seq', tostring(seq))
+               'seq', tostring(seq), unpack(mine))
 end
 redis.call('HSET', KEYS[2], 'canonical', canonical, 'deduplicated', '1')
 if state[1] == 'DONE' then
@@ -336,14 +393,14 @@ if state[1] == 'DONE' then
   redis.call('PUBLISH', KEYS[8], 'scored')
   return reply('DONE', canonical, 'canonical', canonical, 'deduplicated', '1',
                'status', 'DONE', 'score', state[2], 'image_key', state[3],
-               'model_version', state[4], 'finished_at', now)
+               'model_version', state[4], 'finished_at', now, unpack(mine))
 end
 local cseq = redis.call('HGET', prefix .. canonical, 'seq') or '0'
 redis.call('HSET', KEYS[2], 'status', state[1], 'seq', cseq)
 redis.call('SADD', prefix .. canonical .. ':followers', sid)
 redis.call('PUBLISH', KEYS[8], 'submitted')
 return reply('FOLLOW', canonical, 'canonical', canonical, 'deduplicated', '1',
-             'status', state[1], 'seq', cseq)
+             'status', state[1], 'seq', cseq, unpack(mine))
 """
 )
 
@@ -473,21 +530,49 @@ def _pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+_REFUSALS = frozenset(
+    ("UNAUTHENTICATED", "NO_EVENT", "BANNED", "CLOSED", "SCHEDULED", "REPLAYED",
+     "RATE_LIMITED", "IN_FLIGHT", "BUSY")
+)  # fmt: skip
+
+
+def _refusal(
+    outcome: str, detail: str, ticket: Ticket | None, job_seconds: str, workers: int
+) -> Exception:
+    """The exception for a refusal of the submission script."""
+    if outcome == "UNAUTHENTICATED":
+        return NoCaller("no participant for this session")
+    if outcome == "NO_EVENT":
+        return NotFound(f"no event {detail!r}")
+    if outcome == "BANNED":
+        return Banned(f"participant {detail} is banned")
+    if outcome in ("CLOSED", "SCHEDULED"):
+        return EventClosed(_optional_float(detail))
+    if outcome == "REPLAYED":
+        return TicketUsed(ticket.key if ticket else "")
+    if outcome == "RATE_LIMITED":
+        return RateLimited(float(detail))
+    if outcome == "IN_FLIGHT":
+        return InFlight(detail)
+    return QueueFull(int(detail), float(job_seconds), int(workers))
+
+
 class Store:
     """Typed access to the contest state; one per process, shared by all requests."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.redis = client
-        self._submit = client.register_script(_SUBMIT)
-        self._caller = client.register_script(_CALLER)
-        self._start = client.register_script(_START)
-        self._complete = client.register_script(_COMPLETE)
-        self._fail = client.register_script(_FAIL)
-        self._moderate_submission = client.register_script(leaderboard.MODERATE_SUBMISSION)
-        self._moderate_participant = client.register_script(leaderboard.MODERATE_PARTICIPANT)
-        self._build_frozen = client.register_script(leaderboard.BUILD_FROZEN)
-        self._read = client.register_script(leaderboard.READ)
-        self._standing = client.register_script(leaderboard.STANDING)
+        scripts = Scripts(client)
+        self._submit = scripts.register(_SUBMIT)
+        self._caller = scripts.register(_CALLER)
+        self._start = scripts.register(_START)
+        self._complete = scripts.register(_COMPLETE)
+        self._fail = scripts.register(_FAIL)
+        self._moderate_submission = scripts.register(leaderboard.MODERATE_SUBMISSION)
+        self._moderate_participant = scripts.register(leaderboard.MODERATE_PARTICIPANT)
+        self._build_frozen = scripts.register(leaderboard.BUILD_FROZEN)
+        self._read = scripts.register(leaderboard.READ)
+        self._standing = scripts.register(leaderboard.STANDING)
 
     # ----------------------------------------------------------------- events
     async def create_event(
@@ -735,7 +820,6 @@ class Store:
     async def submit(
         self,
         *,
-        event: EventRecord,
         participant: ParticipantRecord,
         prompt: str,
         normalised: str,
@@ -743,14 +827,14 @@ class Store:
         seed: int,
         max_depth: int = 1 << 40,
     ) -> SubmissionRecord:
-        """Record a submission atomically with its dedup decision and, if new, its job.
+        """Record a submission of ``participant`` (in its event) atomically with its dedup
+        decision and, if new, its job.
 
-        Raises :class:`Banned`, :class:`InFlight` or :class:`QueueFull`; then nothing
-        was written.
+        Raises :class:`Banned`, :class:`EventClosed`, :class:`InFlight` or
+        :class:`QueueFull`; then nothing was written.
         """
         submitted = await self.submit_with_queue(
-            event=event,
-            participant=participant,
+            participant_id=participant.id,
             prompt=prompt,
             normalised=normalised,
             prompt_key=prompt_key,
@@ -762,8 +846,8 @@ class Store:
     async def submit_with_queue(
         self,
         *,
-        event: EventRecord,
-        participant: ParticipantRecord,
+        session: str | None = None,
+        participant_id: str | None = None,
         prompt: str,
         normalised: str,
         prompt_key: str,
@@ -774,62 +858,64 @@ class Store:
         limits: Sequence[Limit] = (),
         ticket: Ticket | None = None,
     ) -> Submitted:
-        """Like :meth:`submit`, in the same one round trip: also the queue as the decision
-        saw it, for an ETA.
+        """Like :meth:`submit`, for the participant of a ``session`` token (or of
+        ``participant_id``), in one round trip that also reads the caller and its event:
+        raises :class:`NoCaller` for an unknown one, :class:`NotFound` when its event is
+        gone, :class:`EventClosed` when the event takes no entries now. Also answers the
+        queue as the decision saw it, for an ETA.
 
         With ``max_wait_s``, a new job is also refused (:class:`QueueFull`) when the jobs
         waiting already take that long at the measured speed with the workers whose
         heartbeat is fresher than ``worker_stale_s``: the bound is read atomically with
         the decision. A captcha ``ticket`` is claimed (:class:`TicketUsed` if it was
         before) and the request counted against ``limits`` (:class:`RateLimited` when
-        one says no) in the same script, after the ban check and before the rest.
+        one says no; a key may hold :data:`CALLER_ID` for the caller's id) in the same
+        script, after the caller's checks and before the rest.
         """
+        if (session is None) == (participant_id is None):
+            raise TypeError("give exactly one of session and participant_id")
         sid = new_id()
         now = _num(time.time())
         fields = {
             "id": sid,
-            "event_id": event.id,
-            "participant_id": participant.id,
-            "nickname": participant.nickname,
             "prompt": prompt,
             "normalised": normalised,
             "prompt_key": prompt_key,
             "seed": str(seed),
             "status": "QUEUED",
             "created_at": now,
-            "target_key": event.target_key,  # what it is scored against: for verification
         }
-        if event.hold_for_review:
-            fields["review"] = "PENDING"
         job = Job(
             submission_id=sid,
-            event_id=event.id,
+            event_id=_EVENT_SLOT,
             prompt=normalised,
             seed=seed,
-            target_key=event.target_key,
+            target_key=_TARGET_SLOT,  # what it is scored against: for verification
         )
         flat_fields = [item for pair in fields.items() for item in pair]
         flat_job = [item for pair in job.to_fields().items() for item in pair]
         reply = await self._submit(
             keys=[
-                keys.prompt(event.id, prompt_key),
+                keys.prompt(_EVENT_SLOT, prompt_key),
                 keys.submission(sid),
-                keys.participant_submissions(participant.id),
+                keys.participant_submissions(CALLER_ID),
                 keys.JOBS,
-                keys.board(event.id),
-                keys.best(event.id),
-                keys.event_counts(event.id),
-                keys.event_channel(event.id),
+                keys.board(_EVENT_SLOT),
+                keys.best(_EVENT_SLOT),
+                keys.event_counts(_EVENT_SLOT),
+                keys.event_channel(_EVENT_SLOT),
                 keys.QUEUE,
                 keys.WORKERS,
-                keys.participant(participant.id),
+                keys.participant(CALLER_ID),
+                keys.session(hash_token(session)) if session is not None else "",
+                keys.event(_EVENT_SLOT),
                 *([] if ticket is None else [ticket.key]),
                 *(limit.key for limit in limits),
             ],
             args=[
                 sid,
                 _SUBMISSION_PREFIX,
-                participant.id,
+                participant_id or "",
                 now,
                 _CHANNEL_PREFIX,
                 max_depth,
@@ -842,16 +928,8 @@ class Store:
             ],
         )
         outcome, detail, enqueued, started, job_seconds, workers = reply[:6]
-        if outcome == "BANNED":
-            raise Banned(f"participant {detail} is banned")
-        if outcome == "REPLAYED":
-            raise TicketUsed(ticket.key if ticket else "")
-        if outcome == "RATE_LIMITED":
-            raise RateLimited(float(detail))
-        if outcome == "IN_FLIGHT":
-            raise InFlight(detail)
-        if outcome == "BUSY":
-            raise QueueFull(int(detail), float(job_seconds), int(workers))
+        if outcome in _REFUSALS:
+            raise _refusal(outcome, detail, ticket, job_seconds, workers)
         record = SubmissionRecord.from_hash({**fields, **_pairs(reply[6:])})
         queue = QueueState(int(enqueued), int(started), float(job_seconds))
         return Submitted(record=record, queue=queue, workers=int(workers))

@@ -15,7 +15,6 @@ async def queue_prompt(
     joined = await store.join(event.id, nickname, dedup.nickname_key(nickname))
     assert joined is not None, f"the nickname {nickname!r} is taken"
     return await store.submit(
-        event=event,
         participant=joined[0],
         prompt=prompt,
         normalised=prompt,

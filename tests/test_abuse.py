@@ -19,6 +19,7 @@ import pytest
 from server import keys
 from server.captcha import solve_altcha
 from server.connection import async_client
+from server.store import Store
 from tests.client import GraphQLErrors, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(240)
@@ -258,3 +259,43 @@ async def test_a_full_queue_answers_busy_with_retry_after(live: Any) -> None:
         await client.aclose()
     assert codes == ["ok", "ok", "BUSY", "BUSY"]
     assert retry_after >= 0.5
+
+
+@pytest.mark.parametrize("captcha_every", [1, 3])
+async def test_who_asks_is_answered_before_what_was_asked(
+    live: Any, captcha_every: int
+) -> None:
+    # The submission script reads the caller itself (with captcha_every 1), after the
+    # prompt and captcha checks: their refusals must still defer to the caller's.
+    async with (
+        live(worker=False, captcha_every=captcha_every, **SETTINGS) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=60) as http,
+    ):
+        async def code(token: str | None, prompt: str, captcha: str | None) -> str | None:
+            try:
+                await gql(http, SUBMIT, {"p": prompt, "c": captcha}, token)
+            except GraphQLErrors as exc:
+                return exc.code
+            return None
+
+        assert await code(None, "", None) == "UNAUTHENTICATED"
+        assert await code("no-such-session", "fuck this duck", None) == "UNAUTHENTICATED"
+        token = await join(http, "rascal")
+        me = await gql(http, "{ me { id } }", None, token)
+        store = Store(async_client(app.settings.redis_url))
+        try:
+            await store.set_participant_flag(me["me"]["id"], "banned", "1")
+            assert await code(token, "fuck this duck", None) == "BANNED"
+            assert await code(token, "a duck", await solved(http)) == "BANNED"
+            await store.set_participant_flag(me["me"]["id"], "banned", "0")
+            event_id = await store.current_event_id()
+            assert event_id is not None
+            await store.set_event_status(event_id, "CLOSED")
+            assert await code(token, "", "not a payload") == "EVENT_CLOSED"
+            assert await code(token, "a duck", await solved(http)) == "EVENT_CLOSED"
+            await store.set_event_status(event_id, "OPEN")
+            assert await code(token, "", await solved(http)) == "INVALID_INPUT"
+            assert await code(token, "a duck", await solved(http)) is None
+            assert await store.redis.xlen(keys.JOBS) == 1
+        finally:
+            await store.redis.aclose()

@@ -238,7 +238,7 @@ async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
 
     normalised = dedup.normalise_prompt(prompt, 300)
     return await store.submit(
-        event=event, participant=participant, prompt=prompt, normalised=normalised,
+        participant=participant, prompt=prompt, normalised=normalised,
         prompt_key=dedup.prompt_key(normalised), seed=seed_for(normalised),
     )
 

@@ -16,9 +16,13 @@ from server import dedup, keys
 from server.captcha.base import ticket
 from server.limits import Limit
 from server.store import (
+    CALLER_ID,
     Banned,
+    EventClosed,
     EventRecord,
     InFlight,
+    NoCaller,
+    NotFound,
     ParticipantRecord,
     QueueFull,
     QueueState,
@@ -59,7 +63,6 @@ def submit(store: Store, event: EventRecord) -> Submit:
     async def make(participant: ParticipantRecord, prompt: str) -> SubmissionRecord:
         normalised = dedup.normalise_prompt(prompt, 300)
         return await store.submit(
-            event=event,
             participant=participant,
             prompt=prompt,
             normalised=normalised,
@@ -236,7 +239,6 @@ async def test_queue_positions_and_busy_refusal(
     late = await join("late")
     with pytest.raises(QueueFull):
         await store.submit(
-            event=event,
             participant=late,
             prompt="new",
             normalised="new",
@@ -247,7 +249,6 @@ async def test_queue_positions_and_busy_refusal(
     assert await aredis.xlen(keys.JOBS) == 3
     # A prompt already in the queue costs no GPU time: never refused.
     follower = await store.submit(
-        event=event,
         participant=late,
         prompt="prompt 2",
         normalised="prompt 2",
@@ -268,8 +269,7 @@ def enqueue(store: Store, event: EventRecord) -> Enqueue:
     async def make(participant: ParticipantRecord, prompt: str, **options: Any) -> Submitted:
         normalised = dedup.normalise_prompt(prompt, 300)
         return await store.submit_with_queue(
-            event=options.pop("on", event),
-            participant=participant,
+            participant_id=participant.id,
             prompt=prompt,
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
@@ -315,7 +315,7 @@ async def test_a_held_event_marks_submissions_for_review(store: Store, enqueue: 
     held = await store.event(await store.create_event("held", "0" * 32, hold_for_review=True))
     joined = await store.join(held.id, "alice", "alice")
     assert joined is not None
-    record = (await enqueue(joined[0], "a duck", on=held)).record
+    record = (await enqueue(joined[0], "a duck")).record
     assert record.review == "PENDING"
     assert record == await store.submission(record.id)
 
@@ -425,3 +425,72 @@ async def test_the_caller_is_read_with_its_event(store: Store, event: EventRecor
     found = await store.caller(token)
     assert found is not None
     assert found[0].banned and found[1] is not None and found[1].status == "CLOSED"
+
+
+async def test_a_session_submits_as_its_participant_in_its_event(
+    store: Store, aredis: redis.asyncio.Redis, event: EventRecord
+) -> None:
+    joined = await store.join(event.id, "alice", "alice")
+    assert joined is not None
+    alice, token = joined
+    limit = Limit(keys.rate("participant", CALLER_ID), rate_per_s=1.0, burst=5)
+    submitted = await store.submit_with_queue(
+        session=token, prompt="a duck", normalised="a duck",
+        prompt_key=dedup.prompt_key("a duck"), seed=7, limits=[limit],
+    )  # fmt: skip
+    record = submitted.record
+    assert (record.participant_id, record.nickname) == (alice.id, "alice")
+    assert (record.event_id, record.target_key) == (event.id, event.target_key)
+    assert record == await store.submission(record.id)
+    assert await store.participant_submissions(alice.id, 10) == [record]
+    ((_, job),) = await aredis.xrange(keys.JOBS)
+    assert (Job.from_fields(job).event_id, Job.from_fields(job).target_key) == (
+        event.id,
+        event.target_key,
+    )
+    # The caller's own limit key was counted, not one named after the slot.
+    assert await aredis.exists(keys.rate("participant", alice.id))
+    assert not await aredis.exists(limit.key)
+
+
+async def test_the_submission_script_checks_the_caller_first(
+    store: Store, aredis: redis.asyncio.Redis, event: EventRecord
+) -> None:
+    joined = await store.join(event.id, "alice", "alice")
+    assert joined is not None
+    alice, token = joined
+    used = ticket("altcha:kept", 60)
+
+    async def submit(session: str = token) -> Submitted:
+        return await store.submit_with_queue(
+            session=session, prompt="a duck", normalised="a duck",
+            prompt_key=dedup.prompt_key("a duck"), seed=7, ticket=used,
+        )  # fmt: skip
+
+    with pytest.raises(NoCaller):
+        await submit(token + "x")
+    await store.update_event(event.id, {"opens_at": repr(time.time() + 60)})
+    with pytest.raises(EventClosed) as scheduled:
+        await submit()
+    assert scheduled.value.opens_at is not None and scheduled.value.opens_at > time.time()
+    await store.update_event(event.id, {"opens_at": None, "closes_at": repr(time.time() - 1)})
+    with pytest.raises(EventClosed) as closed:
+        await submit()
+    assert closed.value.opens_at is None
+    await store.set_participant_flag(alice.id, "banned", "1")
+    with pytest.raises(Banned):  # a ban is said before the closed event
+        await submit()
+    await aredis.delete(keys.event(event.id))
+    with pytest.raises(NotFound):
+        await submit()
+    # None of these refusals wrote anything or used the captcha up.
+    assert await aredis.xlen(keys.JOBS) == 0
+    assert await store.participant_submissions(alice.id, 10) == []
+    assert not await aredis.exists(used.key)
+
+
+async def test_a_submission_needs_exactly_one_caller(store: Store) -> None:
+    with pytest.raises(TypeError):
+        await store.submit_with_queue(
+            prompt="a", normalised="a", prompt_key=dedup.prompt_key("a"), seed=1
+        )

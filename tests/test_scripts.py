@@ -1,0 +1,100 @@
+"""Scripts run straight on pooled connections, against a real Redis: same replies as
+redis-py's, and every failure handed to redis-py's own handling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio
+from redis.exceptions import DataError, ResponseError
+
+from server.scripts import Scripts
+
+pytestmark = pytest.mark.timeout(30)
+
+ECHO = "return {KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]}"
+# Spins for ARGV[1] ms of the server's clock: a reply that is late by construction.
+SPIN = """
+local function ms() local t = redis.call('TIME') return t[1] * 1000 + t[2] / 1000 end
+local until_ms = ms() + tonumber(ARGV[1])
+while ms() < until_ms do end
+return 'late'
+"""
+
+
+@pytest.fixture
+def scripts(aredis: redis.asyncio.Redis) -> Scripts:
+    return Scripts(aredis)
+
+
+async def test_a_script_answers_as_redis_py_would(
+    scripts: Scripts, aredis: redis.asyncio.Redis
+) -> None:
+    args = ["오리 \U0001f986", 12, 0.1 + 0.2, b"raw"]
+    ours = await scripts.register(ECHO)(keys=["k"], args=args)
+    theirs = await aredis.register_script(ECHO)(keys=["k"], args=args)
+    assert ours == theirs == ["k", "오리 \U0001f986", "12", repr(0.1 + 0.2), "raw"]
+
+
+async def test_a_bool_is_refused_like_redis_py_refuses_it(scripts: Scripts) -> None:
+    with pytest.raises(DataError):
+        await scripts.register(ECHO)(keys=["k"], args=[True, 1, 2, 3])
+
+
+async def test_a_flushed_script_is_loaded_again(
+    scripts: Scripts, aredis: redis.asyncio.Redis
+) -> None:
+    echo = scripts.register(ECHO)
+    await echo(keys=["k"], args=[1, 2, 3, 4])
+    await aredis.script_flush()
+    assert await echo(keys=["k"], args=[5, 6, 7, 8]) == ["k", "5", "6", "7", "8"]
+    assert scripts.idle  # the connection was fine: it is kept
+
+
+async def test_a_killed_connection_is_replaced(
+    scripts: Scripts, aredis: redis.asyncio.Redis
+) -> None:
+    echo = scripts.register(ECHO)
+    await echo(keys=["k"], args=[1, 2, 3, 4])
+    assert len(scripts.idle) == 1
+    (kept,) = scripts.idle
+    await aredis.execute_command("CLIENT KILL TYPE normal SKIPME yes")
+    assert await echo(keys=["k"], args=[5, 6, 7, 8]) == ["k", "5", "6", "7", "8"]
+    assert kept not in scripts.idle  # given back to the pool, disconnected
+
+
+async def test_a_script_error_is_raised_and_the_next_call_works(
+    scripts: Scripts, aredis: redis.asyncio.Redis
+) -> None:
+    await aredis.set("text", "x")
+    failing = scripts.register("return redis.call('LPUSH', KEYS[1], 'v')")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await failing(keys=["text"])
+    assert await scripts.register(ECHO)(keys=["k"], args=[1, 2, 3, 4]) == [
+        "k", "1", "2", "3", "4",
+    ]  # fmt: skip
+
+
+async def test_a_cancelled_call_never_hands_its_reply_to_the_next(scripts: Scripts) -> None:
+    spin = scripts.register(SPIN)
+    assert await spin(args=[0]) == "late"  # loaded, so the next call takes the direct path
+    assert len(scripts.idle) == 1
+    slow = asyncio.create_task(spin(args=[300]))
+    # The call is on the wire, its reply 300 ms away: cancel it while it waits.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(slow), timeout=0.05)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert not scripts.idle  # its connection, with a reply still owed, was dropped
+    assert await scripts.register(ECHO)(keys=["k"], args=[1, 2, 3, 4]) == [
+        "k", "1", "2", "3", "4",
+    ]  # fmt: skip
+
+
+async def test_concurrent_calls_each_get_their_own_reply(scripts: Scripts) -> None:
+    echo = scripts.register(ECHO)
+    replies = await asyncio.gather(*(echo(keys=["k"], args=[i, i, i, i]) for i in range(200)))
+    assert replies == [["k", str(i), str(i), str(i), str(i)] for i in range(200)]
+    assert 1 <= len(scripts.idle) <= 32
