@@ -176,6 +176,11 @@ async def limit_submission(
     await enforce_rates(client, submission_limits(settings, participant_id=participant_id, ip=ip))
 
 
+# Addresses repeat (a conference NAT, a proxy's hops): parsing one is ~10 µs a time.
+ADDRESSES_REMEMBERED: Final = 4096
+
+
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
 def ip_bucket(ip: str) -> str:
     """The unit an address is limited as: the address, or its /64 for IPv6.
 
@@ -239,6 +244,7 @@ def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[t
     return headers
 
 
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address from a header or peer field, tolerating ``[v6]:port`` and ``v4:port``."""
     text = text.strip()

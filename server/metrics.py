@@ -185,6 +185,7 @@ class Metrics:
             ["outcome", "code"],
             registry=r,
         )
+        self._submissions_by: dict[tuple[str, str], Counter] = {}
         self.captcha_failures = Counter(
             "lookalike_captcha_failures",
             "Submissions whose captcha solution was missing, invalid, expired or replayed.",
@@ -240,10 +241,11 @@ class Metrics:
     # --- server side
     def count_submission(self, outcome: SubmissionOutcome, code: ErrorCode | None = None) -> None:
         """Count one submission; ``code`` is the ``extensions.code`` of a rejection."""
-        if outcome == "rejected":
-            self.submissions.labels(outcome=outcome, code=code or "UNSPECIFIED").inc()
-        else:
-            self.submissions.labels(outcome=outcome, code="").inc()
+        labels = (outcome, (code or "UNSPECIFIED") if outcome == "rejected" else "")
+        counter = self._submissions_by.get(labels)
+        if counter is None:  # labels() validates and takes a lock on every call
+            counter = self._submissions_by[labels] = self.submissions.labels(*labels)
+        counter.inc()
 
     def count_captcha_failure(self) -> None:
         """Count one submission refused for its captcha."""
