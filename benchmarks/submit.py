@@ -126,6 +126,7 @@ class Phase:
     seconds: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
     server_cpu_s: float = float("nan")  # CPU time the server process used meanwhile
+    note: str = ""  # why it ended early, if it did
 
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.server_cpu_s / len(self.outcomes) if self.outcomes else float("nan")
@@ -160,6 +161,10 @@ def judge(kind: str, status: int, body: bytes) -> tuple[bool, str]:
 # ------------------------------------------------------------------------ the workload
 
 
+class Exhausted(Exception):
+    """Every prepared participant has submitted: the server outran --capacity-guess."""
+
+
 @dataclass
 class Workload:
     """Participants, solved captchas and prompts, all made before the clock starts."""
@@ -182,6 +187,8 @@ class Workload:
             prompt = self.rng.choice(self.drawn)
             body = {"query": SUBMIT, "variables": {"p": prompt, "c": captcha}}
             return "duplicate", http_post(self.port, body, token)
+        if not self.fresh_tokens:
+            raise Exhausted(f"all {n} prepared submissions were sent; raise --capacity-guess")
         token = self.fresh_tokens.pop()
         body = {"query": SUBMIT, "variables": {"p": f"a fresh duck number {n}", "c": captcha}}
         return "fresh", http_post(self.port, body, token)
@@ -206,7 +213,6 @@ async def prepare(
     store = Store(client)
     try:
         event_id = await ensure_current_event(store, ImageStore(data_dir / "images"), "Bench")
-        event = await store.event(event_id)
 
         async def join(name: str) -> tuple[str, object]:
             joined = await store.join(event_id, name, dedup.nickname_key(name))
@@ -219,7 +225,6 @@ async def prepare(
         for prompt in drawn:
             normalised = dedup.normalise_prompt(prompt, 300)
             record = await store.submit(
-                event=event,
                 participant=painter,  # type: ignore[arg-type]
                 prompt=prompt,
                 normalised=normalised,
@@ -260,7 +265,11 @@ async def closed_loop(
 
     async def run(connection: HttpConnection) -> None:
         while time.monotonic() < deadline:
-            kind, request = make()
+            try:
+                kind, request = make()
+            except Exhausted as exc:
+                phase.note = str(exc)
+                return
             due = time.monotonic()
             status, body = await connection.post(request)
             accepted, code = judge(kind, status, body)
@@ -299,7 +308,11 @@ async def open_loop(
         due = began + n / rate
         # Pacing the offered load: the schedule, not a wait for the server.
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        kind, request = make()
+        try:
+            kind, request = make()
+        except Exhausted as exc:
+            phase.note = str(exc)
+            break
         tasks.append(asyncio.create_task(send(due, kind, request)))
     await asyncio.gather(*tasks)
     phase.seconds = max(seconds, time.monotonic() - began)
@@ -428,6 +441,9 @@ def report(args: argparse.Namespace, phases: list[Phase], about: str) -> None:
         f"{f'at {args.rate:g}/s offered: accepted':44}{achieved:>10,.0f} /s"
         f"   {achieved / floor:.2f}x the baseline"
     )
+    for phase in phases:
+        if phase.note:
+            print(f"{phase.name}: ended after {phase.seconds:.1f} s: {phase.note}")
     errors = capacity.errors() + load.errors()
     print(f"{'errors':44}{dict(errors) or 'none'}")
     dup_p99 = percentile(load.latencies_ms("duplicate"), 99)
@@ -455,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of duplicates")
     parser.add_argument("--drawn", type=int, default=200, help="prompts already drawn")
-    parser.add_argument("--capacity-guess", type=float, default=2000.0,
+    parser.add_argument("--capacity-guess", type=float, default=3000.0,
                         help="submissions/s to prepare participants for")  # fmt: skip
     parser.add_argument("--captcha-max-number", type=int, default=16,
                         help="ALTCHA difficulty; verifying costs the same at any")  # fmt: skip
@@ -469,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.rate, args.seconds, args.drawn = min(args.rate, 100.0), 1.0, 20
-        args.capacity_guess, args.connections = 1000.0, 8
+        args.capacity_guess, args.connections = 3000.0, 8
     about = machine()  # the load average before this run adds its own
     report(args, uvloop.run(drive(args)), about)
 
