@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import string
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,9 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import altcha
+import altcha.v2 as altcha_v2
 import httpx
 import pytest
 import redis.asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.captcha import (
     AltchaVerifier,
@@ -26,6 +31,7 @@ from server.captcha import (
     make_verifier,
     solve_altcha,
 )
+from server.captcha.altcha import canonical_json
 from server.errors import ApiError
 from server.settings import Settings
 
@@ -171,6 +177,60 @@ async def test_altcha_tampered_payloads_are_rejected(
         await verifier.verify(payload, remote_ip=None)
     assert info.value.code == "CAPTCHA_INVALID"
     assert reason_of(info) == reason
+
+
+# The payload's own fields, edited in ways the fast check must never accept.
+SHAPE_EDITS: list[Callable[[dict[str, Any]], None]] = [
+    lambda d: None,  # as issued: accepted, by the fast check itself
+    lambda d: d["challenge"]["parameters"].update(cost=2),
+    lambda d: d["challenge"]["parameters"].update(keyLength=32.0),
+    lambda d: d["challenge"]["parameters"].update(data={"a": 1}),
+    lambda d: d["challenge"]["parameters"].update(keySignature=None),
+    lambda d: d["challenge"]["parameters"].update(expiresAt=1.5),
+    lambda d: d["challenge"].update(signature=d["challenge"]["signature"].upper()),
+    lambda d: d["solution"].update(derivedKey=d["solution"]["derivedKey"].upper()),
+    lambda d: d["solution"].update(derivedKey=d["solution"]["derivedKey"] + "0"),
+    lambda d: d["solution"].update(derivedKey="zz" * 32),
+    lambda d: d["solution"].update(derivedKey=""),
+]
+
+
+@pytest.mark.parametrize("edit", SHAPE_EDITS)
+async def test_altcha_fast_check_says_yes_only_where_the_library_does(
+    make_altcha: Callable[..., AltchaVerifier], edit: Callable[[dict[str, Any]], None]
+) -> None:
+    verifier = make_altcha()
+    parsed = altcha.Payload.from_base64(edit_payload(await solved(verifier), edit))
+    library = altcha.verify_solution(parsed, SECRET, hmac_key_secret=verifier._key_secret)
+    fast = verifier._surely_solved(parsed)
+    assert not fast or library.verified
+    if edit is SHAPE_EDITS[0]:
+        assert fast and library.verified  # what this server issues takes the fast path
+
+
+_KEYS = st.text(max_size=6)
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**60), max_value=2**60),
+    st.floats(allow_nan=False), st.text(max_size=12), st.lists(st.integers(), max_size=2),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8))
+def test_canonical_json_is_the_library_s_where_it_answers(parameters: dict[str, Any]) -> None:
+    ours = canonical_json(parameters)
+    assert ours is None or ours == altcha_v2._canonical_json(parameters)
+
+
+@given(
+    st.dictionaries(
+        st.text(alphabet=string.ascii_letters, min_size=1, max_size=8),
+        st.one_of(st.text(alphabet=string.printable.strip(), max_size=40), st.integers(0, 2**40)),
+        max_size=10,
+    )
+)
+def test_canonical_json_answers_for_plain_parameters(parameters: dict[str, Any]) -> None:
+    assert canonical_json(parameters) == altcha_v2._canonical_json(parameters)
 
 
 async def test_altcha_from_another_secret_is_rejected(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import altcha
 import redis.asyncio
@@ -29,6 +31,8 @@ COST = 1
 REPLAY_MARGIN_S = 60.0
 
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+_SAFE_INTEGER = 2**53  # JavaScript writes integers up to this exactly as Python does
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")  # a derived key, as the library reads one
 
 
 class CaptchaSolveError(RuntimeError):
@@ -90,17 +94,20 @@ class AltchaVerifier:
         token = required(payload)
         try:
             parsed = altcha.Payload.from_base64(token)
-            result = altcha.verify_solution(parsed, self._secret, hmac_key_secret=self._key_secret)
+            if not self._surely_solved(parsed):  # then the library decides, with the reason
+                result = altcha.verify_solution(
+                    parsed, self._secret, hmac_key_secret=self._key_secret
+                )
+                if result.expired:
+                    raise invalid("expired", "this captcha has expired; solve a new one")
+                if result.invalid_signature:
+                    raise invalid("tampered", "this captcha was not issued by this server")
+                if not result.verified:
+                    raise invalid("wrong_solution", "this captcha is not solved correctly")
         except _MALFORMED as exc:
             raise invalid(
                 "malformed", "expected an ALTCHA payload (base64 JSON), got something else"
             ) from exc
-        if result.expired:
-            raise invalid("expired", "this captcha has expired; solve a new one")
-        if result.invalid_signature:
-            raise invalid("tampered", "this captcha was not issued by this server")
-        if not result.verified:
-            raise invalid("wrong_solution", "this captcha is not solved correctly")
         params = parsed.challenge.parameters
         signature = parsed.challenge.signature
         if not isinstance(params.expires_at, int) or not isinstance(signature, str):
@@ -109,6 +116,67 @@ class AltchaVerifier:
         # The challenge signature identifies the challenge however the payload is encoded.
         ttl = params.expires_at - time.time() + REPLAY_MARGIN_S
         return ticket(f"altcha:{signature}", ttl)
+
+
+    def _surely_solved(self, parsed: altcha.Payload) -> bool:
+        """The library's verdict on a payload of the shape :meth:`challenge` issues, when
+        it is a yes; False for anything else (a no, or another shape): ask the library.
+
+        The same checks as ``altcha.verify_solution`` in the order it makes them (not
+        expired; the challenge's HMAC over the canonical JSON of its parameters; the
+        derived key's HMAC), but with :func:`canonical_json`, which is ~10x faster than
+        the library's general one (25 µs, a twentieth of a submission's CPU time).
+        """
+        challenge = parsed.challenge
+        params, signature = challenge.parameters, challenge.signature
+        derived_key, expected_key = parsed.solution.derived_key, params.key_signature
+        if not (
+            type(params.expires_at) is int
+            and params.expires_at >= time.time()
+            and _ascii(signature)
+            and _ascii(expected_key)
+            and isinstance(derived_key, str)
+            and _HEX.fullmatch(derived_key)
+        ):
+            return False
+        canonical = canonical_json(params.to_dict())
+        if canonical is None:
+            return False
+        signed = hmac.new(self._secret.encode(), canonical.encode(), hashlib.sha256)
+        key = hmac.new(self._key_secret.encode(), bytes.fromhex(derived_key), hashlib.sha256)
+        return hmac.compare_digest(signature, signed.hexdigest()) and hmac.compare_digest(
+            expected_key, key.hexdigest()
+        )
+
+
+def canonical_json(parameters: dict[str, Any]) -> str | None:
+    """The canonical JSON ALTCHA signs (``JSON.stringify`` of the parameters with sorted
+    keys), for a flat object of printable ASCII strings, safe integers, booleans and
+    nulls under printable ASCII keys that are not array indices; None for anything else.
+
+    For such an object ``json.dumps`` writes exactly what JavaScript does: keys sort the
+    same, and strings need no escapes beyond ``\"`` and ``\\``, which both write alike.
+    """
+    for key, value in parameters.items():
+        if not (isinstance(key, str) and _plain(key) and not key[:1].isdigit()):
+            return None
+        if value is None or value is True or value is False:
+            continue
+        if type(value) is int:
+            if -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+                continue
+            return None
+        if not (type(value) is str and _plain(value)):
+            return None
+    return json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+def _ascii(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value != "" and value.isascii()
 
 
 def solve_altcha(challenge: dict[str, Any], *, timeout_s: float = 60.0) -> str:
