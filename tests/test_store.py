@@ -427,12 +427,21 @@ async def test_the_caller_is_read_with_its_event(store: Store, event: EventRecor
     assert found[0].banned and found[1] is not None and found[1].status == "CLOSED"
 
 
-async def test_a_session_submits_as_its_participant_in_its_event(
-    store: Store, aredis: redis.asyncio.Redis, event: EventRecord
-) -> None:
+@pytest.fixture
+async def session(store: Store, event: EventRecord) -> tuple[ParticipantRecord, str]:
+    """A player who joined, and her session token."""
     joined = await store.join(event.id, "alice", "alice")
     assert joined is not None
-    alice, token = joined
+    return joined
+
+
+async def test_a_session_submits_as_its_participant_in_its_event(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    event: EventRecord,
+    session: tuple[ParticipantRecord, str],
+) -> None:
+    alice, token = session
     limit = Limit(keys.rate("participant", CALLER_ID), rate_per_s=1.0, burst=5)
     submitted = await store.submit_with_queue(
         session=token, prompt="a duck", normalised="a duck",
@@ -443,22 +452,21 @@ async def test_a_session_submits_as_its_participant_in_its_event(
     assert (record.event_id, record.target_key) == (event.id, event.target_key)
     assert record == await store.submission(record.id)
     assert await store.participant_submissions(alice.id, 10) == [record]
-    ((_, job),) = await aredis.xrange(keys.JOBS)
-    assert (Job.from_fields(job).event_id, Job.from_fields(job).target_key) == (
-        event.id,
-        event.target_key,
-    )
+    ((_, fields),) = await aredis.xrange(keys.JOBS)
+    job = Job.from_fields(fields)
+    assert (job.event_id, job.target_key) == (event.id, event.target_key)
     # The caller's own limit key was counted, not one named after the slot.
     assert await aredis.exists(keys.rate("participant", alice.id))
     assert not await aredis.exists(limit.key)
 
 
 async def test_the_submission_script_checks_the_caller_first(
-    store: Store, aredis: redis.asyncio.Redis, event: EventRecord
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    event: EventRecord,
+    session: tuple[ParticipantRecord, str],
 ) -> None:
-    joined = await store.join(event.id, "alice", "alice")
-    assert joined is not None
-    alice, token = joined
+    alice, token = session
     used = ticket("altcha:kept", 60)
 
     async def submit(session: str = token) -> Submitted:
