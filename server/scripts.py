@@ -4,7 +4,7 @@ Through redis-py's client, every command takes a connection from the blocking po
 ``asyncio.Condition``), goes through the retry wrapper and ``execute_command``'s layers,
 packs its arguments in Python, runs a health check and gives the connection back: about
 125 µs of CPU per command against 60 µs for the same EVALSHA written to and read from a
-connection directly. A submission runs two scripts, on the one event-loop thread that
+connection directly. Every submission runs a script, on the one event-loop thread that
 every request shares.
 
 :class:`Scripts` keeps a few connections of the client's own pool checked out and runs
