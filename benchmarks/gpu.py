@@ -3,13 +3,15 @@
     python -m benchmarks.gpu                          # on a CUDA GPU: real-size models
     python -m benchmarks.gpu --compile reduce-overhead --taesd
     python -m benchmarks.gpu --quick                  # batch sizes 1, 2, 4; few rounds
+    python -m benchmarks.gpu --size real --batches 1 --rounds 1   # real size on a CPU
 
 On a CUDA GPU the models are the default generator and scorer at full size: SD-Turbo's
 UNet, VAE and text encoder built from their configs (``benchmarks/sd_turbo.json``) and
 open_clip's ViT-B-32, all with random weights (speed does not depend on the weights), in
 bfloat16, 512x512, one step, through the same ``Generator.prepare`` levers production
 uses. Without a GPU it runs the tiny test models on the CPU and says so: those figures
-only show that the harness works.
+only show that the harness works; ``--size real`` builds the real-size networks on the CPU
+too (float32, minutes per figure), a rehearsal of the GPU run's set-up.
 
 Per batch size, all in the same run:
 
@@ -49,7 +51,7 @@ from benchmarks.harness import embedded_redis, machine
 from pipelines.generator import Generator
 from pipelines.images import to_pil
 from pipelines.messages import Job
-from pipelines.models import model_settings
+from pipelines.models import model_settings, resolve_device
 from pipelines.scorer import Scorer
 from pipelines.worker import Taken, Worker
 from server.settings import Settings
@@ -73,7 +75,9 @@ class Row:
 
 
 def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Generator, Scorer]:
-    """Real-size models with random weights on a GPU; the tiny models on a CPU."""
+    """Real-size models with random weights on a GPU; the tiny models on a CPU, unless
+    ``--size real`` asks for the real-size networks there too (a slow rehearsal of the
+    GPU run's set-up: float32, nothing CUDA-only)."""
     base = Settings.from_env(
         {},
         data_dir=data_dir,
@@ -81,22 +85,65 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
         captcha_provider="off",
         encode_threads=args.encode_threads,
     )
-    if not torch.cuda.is_available():
+    if args.pad_sizes:
+        base = dataclasses.replace(base, batch_pad_sizes=tuple(args.pad_sizes))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not real_size(args):
         settings = model_settings(dataclasses.replace(base, models="tiny", device="cpu"))
         return settings, Generator.load(settings), Scorer.load(settings)
+    # dtype auto: bfloat16 on a GPU, float32 on a CPU.
     settings = dataclasses.replace(
-        base, device="cuda", dtype="bfloat16", generator_size=512, generator_steps=1
+        base, device=device.type, dtype="auto", generator_size=512, generator_steps=1
     )
     configs = json.loads(CONFIGS.read_text())
     if args.taesd:
         settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(configs, data_dir)))
-    pipeline = _random_sd_turbo(configs, data_dir, torch.device("cuda"))
+    pipeline = _random_sd_turbo(configs, data_dir, *resolve_device(settings))
     generator = Generator.prepare(pipeline, settings)
     scorer = _random_clip(settings)
     return settings, generator, scorer
 
 
-def _random_sd_turbo(configs: dict[str, Any], data_dir: Path, device: torch.device) -> Any:
+def real_size(args: argparse.Namespace) -> bool:
+    return args.size == "real" or (args.size == "auto" and torch.cuda.is_available())
+
+
+def drawing_work(taesd: bool, size: int = 512) -> dict[str, float]:
+    """TFLOP per drawing of each real-size network, counted by PyTorch's FLOP counter on
+    the meta device (shapes only: nothing is allocated or computed). It is what the
+    hardware must do whatever the software around it, so a rate reads as TFLOPS."""
+    import open_clip
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = json.loads(CONFIGS.read_text())
+    work = {}
+    with torch.device("meta"), torch.inference_mode():
+        text = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+        unet = UNet2DConditionModel(**configs["unet"])
+        decoder = AutoencoderTiny(**configs["taesd"]) if taesd else AutoencoderKL(**configs["vae"])
+        clip = open_clip.create_model(Settings().scorer_model, pretrained=None, device="meta")
+        side = open_clip.get_model_preprocess_cfg(clip)["size"]
+        side = side if isinstance(side, int) else side[0]
+        latent = torch.empty(1, 4, size // 8, size // 8)
+        hidden = torch.empty(1, 77, configs["text_encoder"]["hidden_size"])
+        stages: dict[str, Callable[[], object]] = {
+            "text encoder": lambda: text(torch.zeros(1, 77, dtype=torch.long)),
+            "UNet": lambda: unet(latent, torch.tensor([999]), encoder_hidden_states=hidden),
+            "TAESD decoder" if taesd else "VAE decoder": lambda: decoder.decode(latent),
+            "scorer": lambda: clip.encode_image(torch.empty(1, 3, side, side)),
+        }
+        for stage, run in stages.items():
+            with FlopCounterMode(display=False) as counter:
+                run()
+            work[stage] = counter.get_total_flops() / 1e12
+    return work
+
+
+def _random_sd_turbo(
+    configs: dict[str, Any], data_dir: Path, device: torch.device, dtype: torch.dtype
+) -> Any:
     from diffusers import (
         AutoencoderKL,
         EulerDiscreteScheduler,
@@ -109,9 +156,9 @@ def _random_sd_turbo(configs: dict[str, Any], data_dir: Path, device: torch.devi
 
     torch.manual_seed(0)
     with device:  # initialise on the GPU: seconds instead of minutes
-        unet = UNet2DConditionModel(**configs["unet"]).bfloat16()
-        vae = AutoencoderKL(**configs["vae"]).bfloat16()
-        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).bfloat16()
+        unet = UNet2DConditionModel(**configs["unet"]).to(dtype)
+        vae = AutoencoderKL(**configs["vae"]).to(dtype)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).to(dtype)
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -315,8 +362,12 @@ async def _event(redis_url: str, target_key: str) -> str:
 
 def describe(settings: Settings, generator: Generator) -> str:
     if not torch.cuda.is_available():
+        levers = f"compile={settings.compile}"  # channels-last is for CUDA only
+        models = "the tiny test models"
+        if settings.models != "tiny":
+            models = f"{generator.version}, random weights,"
         return (
-            "NO CUDA GPU: the tiny test models on the CPU; these figures only show that the "
+            f"NO CUDA GPU: {models} on the CPU ({levers}); these figures only show that the "
             "harness works, the GPU figures are recorded where a GPU is available"
         )
     name = torch.cuda.get_device_name()
@@ -324,7 +375,13 @@ def describe(settings: Settings, generator: Generator) -> str:
     return f"{name}: {generator.version}, random weights; {levers}; SDPA attention"
 
 
-def report(args: argparse.Namespace, setup: str, rows: list[Row], original: float) -> None:
+def report(
+    args: argparse.Namespace,
+    setup: str,
+    rows: list[Row],
+    original: float,
+    work: dict[str, float] | None,
+) -> None:
     print(f"\nGPU worker: {setup}")
     print(f"machine: {machine()}")
     print(
@@ -333,16 +390,24 @@ def report(args: argparse.Namespace, setup: str, rows: list[Row], original: floa
     )
     for r in rows:
         print(
-            f"{r.batch:>5}{r.bare:>12.1f}{r.run_batch:>11.1f}{r.bare / r.run_batch - 1:>10.1%}"
-            f"{r.worker:>14.1f}{r.bare / r.worker - 1:>10.1%}"
+            f"{r.batch:>5}{r.bare:>12.4g}{r.run_batch:>11.4g}{r.bare / r.run_batch - 1:>10.1%}"
+            f"{r.worker:>14.4g}{r.bare / r.worker - 1:>10.1%}"
             f"{'n/a' if r.busy != r.busy else f'{r.busy:.0%}':>10}"
         )
     best = max(rows, key=lambda r: r.worker)
     print(
-        f"original design (one at a time, PNG to a separate scorer): {original:.1f} img/s; "
-        f"ours at batch {best.batch}: {best.worker:.1f} img/s = {best.worker / original:.1f}x "
+        f"original design (one at a time, PNG to a separate scorer): {original:.4g} img/s; "
+        f"ours at batch {best.batch}: {best.worker:.4g} img/s = {best.worker / original:.1f}x "
         "(goal >= 5x)"
     )
+    if work:
+        total = sum(work.values())
+        parts = " + ".join(f"{stage} {tflop:.3f}" for stage, tflop in work.items())
+        print(
+            f"work per drawing (FLOP counter): {parts} = {total:.2f} TFLOP; 100 drawings/s "
+            f"needs {100 * total:.0f} TFLOPS; ours at batch {best.batch}: "
+            f"{best.worker * total:.4g} TFLOPS sustained"
+        )
     overhead = best.bare / best.worker - 1
     print(
         f"goals: worker overhead at batch {best.batch} {overhead:.1%} <= 5%: "
@@ -372,14 +437,28 @@ def main(argv: list[str] | None = None) -> None:
         choices=["off", "default", "reduce-overhead", "max-autotune"],
         help="torch.compile mode (reduce-overhead adds CUDA graphs)",
     )
+    parser.add_argument(
+        "--pad-sizes",
+        type=lambda text: [int(b) for b in text.split(",")],
+        help="with --compile: the batch sizes compiled (default: the worker's, 1-32); "
+        "the timed batch sizes alone compile in minutes less",
+    )
     parser.add_argument("--taesd", action="store_true", help="decode with a tiny autoencoder")
+    parser.add_argument(
+        "--size",
+        default="auto",
+        choices=["auto", "real", "tiny"],
+        help="models: real-size networks with random weights (auto on a GPU) or the tiny "
+        "test models (auto on a CPU); real on a CPU rehearses the GPU run's set-up, slowly",
+    )
     parser.add_argument("--encode-threads", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="a small run, for tests")
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.rounds, args.originals = [1, 2, 4], 2, 4
+    work = drawing_work(args.taesd) if real_size(args) else None
     setup, rows, original = asyncio.run(drive(args))
-    report(args, setup, rows, original)
+    report(args, setup, rows, original, work)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,43 @@ def test_the_gpu_benchmark_says_what_it_ran_on() -> None:
     if "NO CUDA GPU" in out:
         assert "not measured (no GPU)" in out
     assert "goals:" in out
+
+
+def test_the_gpu_benchmark_builds_the_default_models_at_their_real_size() -> None:
+    """The architectures in benchmarks/sd_turbo.json are SD-Turbo's (Stable Diffusion
+    2.1's networks) and TAESD's: the parameter counts of the published checkpoints. Built
+    on the meta device, so no memory is spent and nothing is initialised."""
+    import json
+
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = json.loads((ROOT / "benchmarks" / "sd_turbo.json").read_text())
+    with torch.device("meta"):
+        networks = {
+            "unet": UNet2DConditionModel(**configs["unet"]),
+            "vae": AutoencoderKL(**configs["vae"]),
+            "text_encoder": CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])),
+            "taesd": AutoencoderTiny(**configs["taesd"]),
+        }
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in networks.items()}
+    assert counts == {
+        "unet": 865_910_724,
+        "vae": 83_653_863,
+        "text_encoder": 340_387_840,
+        "taesd": 2_445_063,
+    }
+
+
+def test_the_gpu_benchmark_counts_the_work_of_one_drawing() -> None:
+    """TFLOP per 512x512 drawing, one step: the full VAE decoder costs three UNet passes,
+    TAESD a sixth of one; the scorer is noise. (Counted on the meta device: shapes only.)"""
+    from benchmarks.gpu import drawing_work
+
+    full, tiny = drawing_work(taesd=False), drawing_work(taesd=True)
+    assert list(full) == ["text encoder", "UNet", "VAE decoder", "scorer"]
+    assert list(tiny) == ["text encoder", "UNet", "TAESD decoder", "scorer"]
+    assert 0.7 < full["UNet"] < 0.9 and 2.3 < full["VAE decoder"] < 2.7
+    assert tiny["TAESD decoder"] < full["UNet"] / 5 and full["scorer"] < 0.02
+    assert full["text encoder"] == tiny["text encoder"] and full["UNet"] == tiny["UNet"]
