@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pipelines.generator import Generator, seed_for
-from pipelines.images import encode_webp, load_image, to_pil
+from pipelines.images import encode_webp, load_image, to_pil, to_uint8
 from pipelines.models import ModelUnavailable, model_settings, resolve_device
 from server.settings import Settings
 
@@ -189,3 +189,17 @@ def test_a_missing_tiny_autoencoder_is_unavailable(
     settings = model_settings(make_settings(taesd_model=str(tmp_path / "nothing-here")))
     with pytest.raises(ModelUnavailable, match="LOOKALIKE_TAESD_MODEL"):
         Generator.load(settings)
+
+
+def test_eight_bit_pixels_are_the_float_pictures_rounded() -> None:
+    """The worker rounds to 8 bits on the device before the copy to the CPU; the pixels,
+    and so the WebP bytes that name a stored picture, are those of the float picture."""
+    torch.manual_seed(0)
+    image = torch.rand(3, 16, 16) * 1.2 - 0.1  # a little out of range, clamped
+    pixels = to_uint8(image)
+    assert pixels.dtype == torch.uint8 and pixels.shape == image.shape
+    expected = np.round(np.clip(image.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
+    assert np.array_equal(pixels.numpy(), expected)
+    assert to_uint8(pixels) is pixels
+    assert encode_webp(pixels) == encode_webp(image)
+    assert np.array_equal(np.array(to_pil(pixels)), expected.transpose(1, 2, 0))

@@ -45,6 +45,9 @@ async def test_a_real_score_verifies_and_a_forged_one_does_not(live: Any) -> Non
             record = await store.submission(drawn["id"])
             verdict = await asyncio.to_thread(verify, app.settings, record, record.target_key)
             assert verdict.matches and verdict.same_models, verdict.report()
+            # One drawing alone in its batch, same machine: the worker's 8-bit copy and the
+            # WebP bytes are the re-drawn float picture's.
+            assert verdict.same_picture, verdict.report()
             assert verdict.stored_score == drawn["score"]
             assert verdict.difference <= app.settings.verify_tolerance
             assert verdict.report().endswith("MATCH")
