@@ -229,9 +229,7 @@ class Worker:
             return Taken(entry_id, None, deliveries)
 
     async def mark_started(self, taken: Sequence[Taken]) -> None:
-        for t in taken:
-            if t.job is not None:
-                await self.store.start(t.job.submission_id)
+        await self.store.start_many([t.job.submission_id for t in taken if t.job is not None])
 
     # ------------------------------------------------------------------- run
     def run_batch(self, taken: Sequence[Taken]) -> list[Result | Failure]:

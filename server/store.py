@@ -971,11 +971,24 @@ class Store:
 
     async def start(self, submission_id: str) -> bool:
         """QUEUED → GENERATING (with its followers); False if it was not QUEUED."""
-        done = await self._start(
-            keys=[keys.submission(submission_id), keys.followers(submission_id), keys.QUEUE],
-            args=[submission_id, _SUBMISSION_PREFIX, _num(time.time()), _CHANNEL_PREFIX],
-        )
-        return bool(done)
+        (done,) = await self.start_many([submission_id])
+        return done
+
+    async def start_many(self, submission_ids: Sequence[str]) -> list[bool]:
+        """:meth:`start` for a whole batch in one round trip: the worker does this while
+        the GPU waits for the batch, so one trip per job would idle it."""
+        if not submission_ids:
+            return []
+        now = _num(time.time())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in submission_ids:
+                await self._start.fallback(
+                    keys=[keys.submission(sid), keys.followers(sid), keys.QUEUE],
+                    args=[sid, _SUBMISSION_PREFIX, now, _CHANNEL_PREFIX],
+                    client=pipe,
+                )
+            done = await pipe.execute()
+        return [bool(d) for d in done]
 
     async def complete(
         self, submission_id: str, *, score: float, image_key: str, model_version: str

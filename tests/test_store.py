@@ -502,3 +502,25 @@ async def test_a_submission_needs_exactly_one_caller(store: Store) -> None:
         await store.submit_with_queue(
             prompt="a", normalised="a", prompt_key=dedup.prompt_key("a"), seed=1
         )
+
+
+async def test_a_batch_starts_in_one_go_with_followers_and_only_once(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    join: Callable[[str], Awaitable[ParticipantRecord]],
+    submit: Submit,
+) -> None:
+    players = [await join(f"p{i}") for i in range(4)]
+    first, second = await submit(players[0], "a duck"), await submit(players[1], "a swan")
+    follower = await submit(players[2], "a duck")
+    assert follower.deduplicated and follower.canonical_id == first.id
+    await aredis.script_flush()  # a restarted Redis: the batch loads the script again
+
+    started = await store.start_many([first.id, second.id, "no-such-id"])
+    assert started == [True, True, False]
+    statuses = [(await store.submission(r.id)).status for r in (first, second, follower)]
+    assert statuses == ["GENERATING"] * 3
+    assert (await store.queue_state()).started == 2
+    assert await store.start_many([first.id, second.id]) == [False, False]  # not twice
+    assert (await store.queue_state()).started == 2
+    assert await store.start_many([]) == []
