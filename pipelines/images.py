@@ -10,6 +10,10 @@ import PIL.ImageOps
 import torch
 
 WEBP_QUALITY = 90  # visually lossless on a phone screen at a fifth of a PNG's size
+# libwebp's effort, 0-6 (Pillow's default 4). On two 512x512 photographs, 2 took half the
+# CPU time of 4 (13 and 11 ms against 25 and 22) for 1-2% more bytes and the same PSNR
+# within 0.2 dB: the encoders must keep up with the GPU, at ~100 pictures a second.
+WEBP_METHOD = 2
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -33,7 +37,7 @@ def to_pil(image: torch.Tensor) -> PIL.Image.Image:
 def encode_webp(image: torch.Tensor) -> bytes:
     """Lossy WebP bytes of a ``(3, H, W)`` tensor, float in ``[0, 1]`` or uint8."""
     buffer = io.BytesIO()
-    to_pil(image).save(buffer, format="WEBP", quality=WEBP_QUALITY)
+    to_pil(image).save(buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
     return buffer.getvalue()
 
 
