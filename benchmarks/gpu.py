@@ -95,13 +95,25 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
     settings = dataclasses.replace(
         base, device=device.type, dtype="auto", generator_size=512, generator_steps=1
     )
-    configs = json.loads(CONFIGS.read_text())
     if args.taesd:
-        settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(configs, data_dir)))
-    pipeline = _random_sd_turbo(configs, data_dir, *resolve_device(settings))
+        settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(data_dir)))
+    pipeline = _random_sd_turbo(data_dir, *resolve_device(settings))
     generator = Generator.prepare(pipeline, settings)
     scorer = _random_clip(settings)
     return settings, generator, scorer
+
+
+def network(name: str) -> Any:
+    """One of the real-size networks of ``sd_turbo.json`` (unet, vae, text_encoder, taesd)
+    built from its config with random weights, on the default device."""
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = json.loads(CONFIGS.read_text())[name]
+    if name == "text_encoder":
+        return CLIPTextModel(CLIPTextConfig(**config))
+    kinds = {"unet": UNet2DConditionModel, "vae": AutoencoderKL, "taesd": AutoencoderTiny}
+    return kinds[name](**config)
 
 
 def real_size(args: argparse.Namespace) -> bool:
@@ -113,21 +125,17 @@ def drawing_work(taesd: bool, size: int = 512) -> dict[str, float]:
     the meta device (shapes only: nothing is allocated or computed). It is what the
     hardware must do whatever the software around it, so a rate reads as TFLOPS."""
     import open_clip
-    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    configs = json.loads(CONFIGS.read_text())
     work = {}
     with torch.device("meta"), torch.inference_mode():
-        text = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
-        unet = UNet2DConditionModel(**configs["unet"])
-        decoder = AutoencoderTiny(**configs["taesd"]) if taesd else AutoencoderKL(**configs["vae"])
+        text, unet = network("text_encoder"), network("unet")
+        decoder = network("taesd" if taesd else "vae")
         clip = open_clip.create_model(Settings().scorer_model, pretrained=None, device="meta")
         side = open_clip.get_model_preprocess_cfg(clip)["size"]
         side = side if isinstance(side, int) else side[0]
         latent = torch.empty(1, 4, size // 8, size // 8)
-        hidden = torch.empty(1, 77, configs["text_encoder"]["hidden_size"])
+        hidden = torch.empty(1, 77, text.config.hidden_size)
         stages: dict[str, Callable[[], object]] = {
             "text encoder": lambda: text(torch.zeros(1, 77, dtype=torch.long)),
             "UNet": lambda: unet(latent, torch.tensor([999]), encoder_hidden_states=hidden),
@@ -141,42 +149,31 @@ def drawing_work(taesd: bool, size: int = 512) -> dict[str, float]:
     return work
 
 
-def _random_sd_turbo(
-    configs: dict[str, Any], data_dir: Path, device: torch.device, dtype: torch.dtype
-) -> Any:
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
+def _random_sd_turbo(data_dir: Path, device: torch.device, dtype: torch.dtype) -> Any:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 
     from pipelines.tiny import byte_level_tokenizer
 
     torch.manual_seed(0)
     with device:  # initialise on the GPU: seconds instead of minutes
-        unet = UNet2DConditionModel(**configs["unet"]).to(dtype)
-        vae = AutoencoderKL(**configs["vae"]).to(dtype)
-        text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])).to(dtype)
+        unet, vae = network("unet").to(dtype), network("vae").to(dtype)
+        text_encoder = network("text_encoder").to(dtype)
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         # Same sequence length (77) as CLIP's tokenizer, so the same cost.
         tokenizer=byte_level_tokenizer(data_dir / "tokenizer"),
         unet=unet,
-        scheduler=EulerDiscreteScheduler(**configs["scheduler"]),
+        scheduler=EulerDiscreteScheduler(**json.loads(CONFIGS.read_text())["scheduler"]),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
 
 
-def _random_taesd(configs: dict[str, Any], data_dir: Path) -> Path:
-    from diffusers import AutoencoderTiny
-
+def _random_taesd(data_dir: Path) -> Path:
     path = data_dir / "taesd"
-    AutoencoderTiny(**configs["taesd"]).save_pretrained(path)
+    network("taesd").save_pretrained(path)
     return path
 
 

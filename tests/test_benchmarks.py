@@ -63,20 +63,12 @@ def test_the_gpu_benchmark_builds_the_default_models_at_their_real_size() -> Non
     """The architectures in benchmarks/sd_turbo.json are SD-Turbo's (Stable Diffusion
     2.1's networks) and TAESD's: the parameter counts of the published checkpoints. Built
     on the meta device, so no memory is spent and nothing is initialised."""
-    import json
-
     import torch
-    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    configs = json.loads((ROOT / "benchmarks" / "sd_turbo.json").read_text())
+    from benchmarks.gpu import network
+
     with torch.device("meta"):
-        networks = {
-            "unet": UNet2DConditionModel(**configs["unet"]),
-            "vae": AutoencoderKL(**configs["vae"]),
-            "text_encoder": CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])),
-            "taesd": AutoencoderTiny(**configs["taesd"]),
-        }
+        networks = {name: network(name) for name in ("unet", "vae", "text_encoder", "taesd")}
     counts = {name: sum(p.numel() for p in net.parameters()) for name, net in networks.items()}
     assert counts == {
         "unet": 865_910_724,
