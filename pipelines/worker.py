@@ -296,12 +296,14 @@ class Worker:
         return [Drawing(p, float(score)) for p, score in zip(pictures, scores, strict=True)]
 
     def _store(self, drawings: Mapping[str, Drawing]) -> dict[str, Result | Failure]:
-        """Encode as WebP (Pillow lets go of the GIL, so threads run in parallel)."""
+        """Encode as WebP and write (Pillow lets go of the GIL, so threads run in
+        parallel, and so do their fsyncs: each picture is written durably)."""
         ids = list(drawings)
         threads = max(1, min(self.settings.encode_threads, len(ids)))
         with ThreadPoolExecutor(threads, thread_name_prefix="webp") as encoders:
-            webps = encoders.map(lambda sid: encode_webp(drawings[sid].picture), ids)
-            keys_ = [self.images.put(webp) for webp in webps]
+            keys_ = list(
+                encoders.map(lambda sid: self.images.put(encode_webp(drawings[sid].picture)), ids)
+            )
         return {
             sid: Result(sid, key, drawings[sid].score, self.version)
             for sid, key in zip(ids, keys_, strict=True)

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from server import admin
 from server.fastpath import FastPath
 from server.graphql import GraphQLView, make_schema
+from server.headers import SecurityHeaders
 from server.logs import RequestIdMiddleware
 from server.metrics import render
 from server.resources import Resources, open_resources
@@ -73,8 +74,14 @@ def create_app(settings: Settings) -> Starlette:
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
     middleware = [
+        Middleware(SecurityHeaders, settings=settings),
         Middleware(RequestIdMiddleware),
-        Middleware(FastPath, view=graphql, enabled=settings.http_fast_path),
+        Middleware(
+            FastPath,
+            view=graphql,
+            enabled=settings.http_fast_path,
+            max_body_bytes=settings.max_body_bytes,
+        ),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 

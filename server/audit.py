@@ -1,7 +1,9 @@
 """The audit log: every organiser action, who took it, when, and what it changed.
 
-Entries go to one Redis stream (``keys.AUDIT``) that is never trimmed. Stream ids are
-time-ordered, so the log lists newest first with XREVRANGE and pages by entry id.
+Entries go to one Redis stream (``keys.AUDIT``) that is never trimmed; what outsiders can
+repeat at will (failed logins) is listed only so many times an hour and counted beyond.
+Stream ids are time-ordered, so the log lists newest first with XREVRANGE and pages by
+entry id.
 ``before`` and ``after`` are JSON values: the state an action found and the one it left.
 """
 
@@ -18,6 +20,7 @@ from server import keys
 
 JsonValue = Any  # what json.loads returns
 PAGE = 200  # stream entries read per round trip while filtering by event
+COUNT_TTL_S = 2 * 3600  # an hour's count of a capped action outlives its hour
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,24 @@ class AuditLog:
         }
         entry_id = cast(str, await self.redis.xadd(keys.AUDIT, fields))
         return AuditEntry.from_fields(entry_id, fields)
+
+    async def record_capped(
+        self, actor: Actor, action: str, *, per_hour: int
+    ) -> AuditEntry | None:
+        """Append ``action`` unless it was appended ``per_hour`` times this hour already;
+        the rest are only counted (the last entry of the hour says how many so far).
+
+        For what outsiders can repeat at will (failed logins): they must not grow the
+        log, which is never trimmed, without bound."""
+        hour = int(time.time() // 3600)
+        key = keys.audit_count(action, hour)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, COUNT_TTL_S)
+            count, _ = await pipe.execute()
+        if int(count) > per_hour:
+            return None
+        return await self.record(actor, action, after={"thisHour": int(count)})
 
     async def entries(
         self, *, event_id: str | None = None, first: int = 50, before: str | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from server.broadcast import Broadcaster
+from server.broadcast import Broadcaster, Snapshot
 from server.captcha import Ticket
 from server.errors import ApiError
 from server.resources import Resources
@@ -30,6 +31,8 @@ class Context:
     _participant: ParticipantRecord | None = None
     _looked_up: bool = False
     _client_ip: str | None = None
+    snapshots: dict[str, asyncio.Future[Snapshot]] = field(default_factory=dict)
+    """Boards read in this operation (:meth:`board_snapshot`); emptied per operation."""
 
     @property
     def settings(self) -> Settings:
@@ -49,6 +52,16 @@ class Context:
         if self._client_ip is None:
             self._client_ip = self.resources.client_ip(self.connection)
         return self._client_ip
+
+    async def board_snapshot(self, event_id: str) -> Snapshot:
+        """The event's public board, read once per operation however many fields ask
+        for it: a query may alias ``leaderboard`` many times, and each read is several
+        Redis round trips. Concurrent fields share one read in flight."""
+        pending = self.snapshots.get(event_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self.broadcaster.compute(event_id, 0))
+            self.snapshots[event_id] = pending
+        return await asyncio.shield(pending)
 
     async def current_event(self) -> EventRecord:
         event_id = await self.resources.store.current_event_id()

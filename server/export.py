@@ -6,8 +6,9 @@ are in board order: whoever submitted the winning prompt first ranks first. Only
 winners export has the contact a participant gave with consent at join.
 
 CSV cells that a spreadsheet would run as a formula (text starting with ``=``, ``+``,
-``-``, ``@``, tab or carriage return) get a leading apostrophe, as OWASP recommends;
-JSON has every value as it is.
+``-``, ``@``, tab or carriage return) get a leading apostrophe, as OWASP recommends, and
+so does such text after a ``;`` inside a cell, for spreadsheets in locales that split
+lines at semicolons (most of Europe); JSON has every value as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -67,6 +69,7 @@ SUBMISSION_COLUMNS = (
 AUDIT_COLUMNS = ("id", "at", "at_iso", "who", "source", "action", "event_id", "target",
                  "before", "after")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEMICOLON = re.compile(r';(?=[\s"]*[=+\-@])')
 
 
 def display_score(score: float | None) -> str:
@@ -182,7 +185,11 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    # A spreadsheet in a locale whose list separator is ";" splits every line at each
+    # ";" (quoting does not help mid-line): what follows one must not start a formula.
+    return _FORMULA_AFTER_SEMICOLON.sub(";'", text)
 
 
 def _now() -> float:

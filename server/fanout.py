@@ -41,7 +41,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
 from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -292,11 +299,17 @@ class Fanout:
 
     def shareable(self, query: str, operation_name: str | None) -> bool:
         """Whether the operation is one subscription field whose result can be shared."""
+        if len(query) > MAX_SHARED_QUERY_CHARS:
+            return False  # longer documents are not screens; and not kept as a key
         cache_key = (query, operation_name)
         if cache_key not in self._shareable:
+            try:
+                document = parse(query)
+            except GraphQLError:
+                return False  # not cached: junk must not push out the screens' query
             if len(self._shareable) >= _PLAN_CACHE_SIZE:
                 self._shareable.clear()
-            self._shareable[cache_key] = _single_shared_field(query, operation_name)
+            self._shareable[cache_key] = _single_shared_field(document, operation_name)
         return self._shareable[cache_key]
 
     def subscribe(
@@ -439,13 +452,7 @@ def credentials(context: Context) -> str:
     )
 
 
-def _single_shared_field(query: str, operation_name: str | None) -> bool:
-    if len(query) > MAX_SHARED_QUERY_CHARS:
-        return False
-    try:
-        document = parse(query)
-    except GraphQLError:
-        return False
+def _single_shared_field(document: DocumentNode, operation_name: str | None) -> bool:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
         chosen = operations if len(operations) == 1 else []

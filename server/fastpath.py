@@ -14,6 +14,10 @@ document parses and validates (cached by text:
 schema with strawberry's executor class, the view's own context, error labelling and
 response: the answer is the same bytes the view would give.
 
+Every body it reads is bounded (``max_body_bytes``, with the fast path on or off): over
+the limit, by ``Content-Length`` or by the chunks that came, the answer is ``413`` with
+code ``PAYLOAD_TOO_LARGE`` and the rest is never read.
+
 Everything else goes on to the app, with the body already read handed back: other
 methods and paths, other content types, batches and malformed bodies, documents that do
 not parse or validate, an operation that cannot be picked, subscriptions. There
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import ExecutionResult, OperationType, execute, get_operation_ast
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.execution import optimized_is_awaitable
 from strawberry.http import process_result
@@ -62,27 +67,37 @@ class FastPath:
     """Pure ASGI middleware: see the module's docstring. Put it inside the request-id
     middleware (it logs under the request's id) and off with ``enabled=False``."""
 
-    def __init__(self, app: ASGIApp, *, view: GraphQLView, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        view: GraphQLView,
+        enabled: bool = True,
+        max_body_bytes: int = 64 * 1024,
+    ) -> None:
         self.app = app
         self.view = view
         self.enabled = enabled
+        self.max_body_bytes = max_body_bytes
         self.executor_class = _noting_executors(view.schema.execution_context_class)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] == GRAPHQL_PATH
-            and not scope.get("root_path")
+            scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == GRAPHQL_PATH
         ):
             await self.app(scope, receive, send)
             return
-        if not self.enabled:
-            _BY_VIEW.inc()
-            await self.app(scope, receive, send)
+        # Bounded before anything else, for the view too: it would read any body whole.
+        try:
+            body = await _read_body(scope, receive, self.max_body_bytes)
+        except BodyTooLarge:
+            await too_large(self.max_body_bytes)(scope, receive, send)
             return
-        body = await _read_body(receive)
         if body is None:  # the client went away before it finished sending
+            return
+        if not self.enabled or scope.get("root_path"):
+            _BY_VIEW.inc()
+            await self.app(scope, _replay(body, receive), send)
             return
         operation = self.operation(scope, body)
         if operation is None:
@@ -195,13 +210,40 @@ def _media_type(scope: Scope) -> bytes:
     return b""
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+class BodyTooLarge(Exception):
+    """A request body is over the limit, by its Content-Length or by what arrived."""
+
+
+def too_large(limit: int) -> Response:
+    """``413`` with a GraphQL error, and the connection closed: the rest is never read."""
+    error = {
+        "message": f"the request body is over {limit} bytes",
+        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+    }
+    return JSONResponse({"errors": [error]}, 413, headers={"connection": "close"})
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None if the client went away first.
+
+    Raises:
+        BodyTooLarge: the declared length, or the chunks that came (a chunked body has
+            no length), are over ``limit``; nothing more is read.
+    """
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 

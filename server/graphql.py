@@ -68,8 +68,8 @@ def label_errors(errors: list[GraphQLError]) -> None:
 
 
 class Hardening(SchemaExtension):
-    """Our GraphQL hardening as one extension: the token limit, and parsing and
-    validation with our rules, cached by document text (:func:`prepared`).
+    """Our GraphQL hardening as one extension: the length and token limits, and parsing
+    and validation with our rules, cached by document text (:func:`prepared`).
 
     One extension, not five: strawberry looks up and wraps every hook of every extension
     on every request, and with five that was a tenth of a submission's CPU time.
@@ -81,18 +81,29 @@ class Hardening(SchemaExtension):
     - Error codes: :meth:`Schema.process_errors`.
     """
 
-    def __init__(self, rules: tuple[Any, ...]) -> None:
+    def __init__(self, rules: tuple[Any, ...], max_chars: int) -> None:
         self.rules = rules
+        self.max_chars = max_chars
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + self.rules
+        if isinstance(context.context, Context):
+            # A WebSocket keeps one context for all its operations: each reads afresh.
+            context.context.snapshots.clear()
         yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query:
+        if context.query and len(context.query) > self.max_chars:
+            # Not raised: strawberry's streaming path (WebSockets) would let it escape.
+            # A stand-in document with the error set stops before validation instead.
+            context.graphql_document = _STAND_IN
+            context.pre_execution_errors = [
+                document_too_large(len(context.query), self.max_chars)
+            ]
+        elif context.query:
             # A syntax error here is raised again, and reported, by strawberry's parse.
             with contextlib.suppress(GraphQLError):
                 context.graphql_document = _cached_parse(context.query, max_tokens=MAX_TOKENS)
@@ -100,6 +111,9 @@ class Hardening(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        if context.pre_execution_errors:  # refused while parsing
+            yield
+            return
         errors = _cached_validate(
             context.schema._schema, context.graphql_document, context.validation_rules
         )
@@ -108,28 +122,56 @@ class Hardening(SchemaExtension):
 
 
 _cached_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+
+
+def document_too_large(chars: int, limit: int) -> GraphQLError:
+    """The source-length limit: the token limit counts a huge comment as one token."""
+    return GraphQLError(
+        f"the GraphQL document has {chars} characters; at most {limit} are accepted",
+        extensions={"code": "PAYLOAD_TOO_LARGE"},
+    )
+
+
+_STAND_IN = parse("{ __typename }")  # stands in for a document refused unparsed
+
+
+class _Unprepared(Exception):
+    """A document that does not parse or validate: raised, so that it is not cached."""
 _cached_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 
 
 class Schema(strawberry.Schema):
     """Strawberry's schema with our rules (see :func:`make_schema`) and error codes."""
 
-    def __init__(self, *, rules: tuple[Any, ...], **options: Any) -> None:
-        super().__init__(**options, extensions=[lambda: Hardening(rules)])
+    def __init__(self, *, rules: tuple[Any, ...], max_chars: int, **options: Any) -> None:
+        super().__init__(**options, extensions=[lambda: Hardening(rules, max_chars)])
         self.validation_rules = (*specified_rules, *rules)
         """Every rule a document is validated with: graphql's own, then ours."""
-        self.prepared = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._prepare)
-        """``query`` parsed (within the token limit) and validated with our rules, cached
-        by its text; None if it does not parse or is not valid. By text: the validation
-        cache's key is the parsed document, whose hash walks the whole tree."""
+        self.max_chars = max_chars
+        """The longest document accepted (``LOOKALIKE_MAX_DOCUMENT_CHARS``)."""
+        self.documents = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._prepare)
+        """The cache behind :meth:`prepared`: valid documents only."""
 
-    def _prepare(self, query: str) -> DocumentNode | None:
+    def prepared(self, query: str) -> DocumentNode | None:
+        """``query`` parsed (within the length and token limits) and validated with our
+        rules, cached by its text; None if it does not parse or is not valid. By text:
+        the validation cache's key is the parsed document, whose hash walks the whole
+        tree. Failures are not cached: a stream of junk documents would push out the
+        pages' dozen, and hold up to 256 request bodies."""
+        if len(query) > self.max_chars:
+            return None
+        try:
+            return self.documents(query)
+        except _Unprepared:
+            return None
+
+    def _prepare(self, query: str) -> DocumentNode:
         try:
             document = _cached_parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLError:
-            return None
+        except GraphQLError as exc:
+            raise _Unprepared from exc
         if _cached_validate(self._schema, document, self.validation_rules):
-            return None
+            raise _Unprepared
         return document
 
     def process_errors(
@@ -147,7 +189,7 @@ class Schema(strawberry.Schema):
 
 
 def make_schema(settings: Settings) -> Schema:
-    """The schema with our hardening (depth, aliases, tokens) and error codes.
+    """The schema with our hardening (depth, aliases, length, tokens) and error codes.
 
     Parsing and validation are cached by document text: validating the same mutation
     again on every submission was the largest single cost of the submission path. The
@@ -160,7 +202,13 @@ def make_schema(settings: Settings) -> Schema:
     ]
     if not settings.dev_graphiql:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return Schema(query=Query, mutation=Mutation, subscription=Subscription, rules=tuple(rules))
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        rules=tuple(rules),
+        max_chars=settings.max_document_chars,
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):

@@ -22,11 +22,7 @@ class ImageStore:
         key = hashlib.sha256(data).hexdigest()[:32]
         path = self.path(key)
         if not path.exists():
-            # Write then rename: a reader never sees half a file, even across processes.
-            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
+            write_durably(path, data)
         return key
 
     def path(self, key: str) -> Path:
@@ -36,6 +32,31 @@ class ImageStore:
 
     def exists(self, key: str) -> bool:
         return KEY.match(key) is not None and self.path(key).exists()
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, even across a power cut.
+
+    A temporary file in the same directory, flushed and fsynced, then renamed over the
+    name, then the directory fsynced (the rename lives in it). A reader never sees half
+    a file, even across processes; and a record is written only after this returns, so
+    it never points at a truncated picture that would then be served as immutable.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def image_url(key: str) -> str:

@@ -116,6 +116,12 @@ def rate(scope: str, ident: str) -> str:
     return f"{ROOT}:rate:{scope}:{ident}"
 
 
+def audit_count(action: str, hour: int) -> str:
+    """String (expiring): how often ``action`` happened in one hour (unix hours), for
+    actions the audit log lists only so many of (server.audit.AuditLog.record_capped)."""
+    return f"{ROOT}:audit-count:{action}:{hour}"
+
+
 def captcha_used(digest: str) -> str:
     """String (expiring): a solved captcha or provider token, accepted once already."""
     return f"{ROOT}:captcha:used:{digest}"

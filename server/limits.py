@@ -213,13 +213,8 @@ def client_ip(
     """
     networks = _trusted_networks(trusted_proxies)
     peer = _parse_ip(scope_client_host) if scope_client_host else None
-    peer_trusted = (
-        UNIX_SOCKET in trusted_proxies
-        if scope_client_host is None
-        else peer is not None and _is_trusted(peer, networks)
-    )
     fallback = str(peer) if peer is not None else (scope_client_host or UNKNOWN_CLIENT)
-    if not peer_trusted:
+    if not peer_trusted(scope_client_host, trusted_proxies):
         return fallback
     chain = [
         hop.strip()
@@ -236,6 +231,14 @@ def client_ip(
             return str(address)
         nearest = str(address)
     return nearest
+
+
+def peer_trusted(scope_client_host: str | None, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether the socket peer is one of ``trusted_proxies`` (see :func:`client_ip`)."""
+    if scope_client_host is None:
+        return UNIX_SOCKET in trusted_proxies
+    peer = _parse_ip(scope_client_host)
+    return peer is not None and _is_trusted(peer, _trusted_networks(trusted_proxies))
 
 
 def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:

@@ -1,9 +1,11 @@
 """Organiser access: one role, a password from settings, tokens kept in Redis.
 
-* :func:`login` rate-limits attempts per client address, then checks the password: an
-  argon2 hash in ``LOOKALIKE_ORGANISER_PASSWORD`` is verified with argon2-cffi, plain
-  text is compared in constant time. A good password gets a token (``lko_...``), kept in
-  Redis by its SHA-256 until it expires.
+* :func:`login` rate-limits attempts per client address and over all addresses, then
+  checks the password: an argon2 hash in ``LOOKALIKE_ORGANISER_PASSWORD`` is verified
+  with argon2-cffi in a pool of :data:`HASH_WORKERS` threads, plain text is compared in
+  constant time. Failed attempts are audited up to a number an hour, then counted. A
+  good password gets a token (``lko_...``), kept in Redis by its SHA-256 until it
+  expires.
 * A token is presented as ``Authorization: Bearer <token>``, as ``organiserToken`` in a
   WebSocket's ``connection_init`` payload, or as the HttpOnly, SameSite=Strict cookie
   :func:`set_cookie` gives a browser at login.
@@ -23,6 +25,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -36,7 +39,7 @@ from starlette.responses import Response
 from server import keys
 from server.audit import Actor, AuditLog
 from server.errors import ApiError
-from server.limits import check_rate, ip_bucket
+from server.limits import Limit, check_rates, ip_bucket
 from server.settings import PREFIX, Settings
 from server.store import hash_token
 
@@ -46,6 +49,10 @@ TOKEN_PREFIX = "lko_"
 COOKIE = "lookalike_organiser"
 CSRF_HEADER = "x-lookalike-csrf"
 MAX_TOKEN_CHARS = 128
+HASH_WORKERS = 2  # argon2 checks at once, per process (each takes ~50 ms and 64 MiB)
+HASH_THREAD_NAME = "organiser-hash"
+# Threads start on first use, not at import.
+HASHING = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix=HASH_THREAD_NAME)
 
 
 @dataclass(frozen=True)
@@ -68,15 +75,35 @@ class OrganiserSession:
 async def password_matches(presented: str, configured: str) -> bool:
     """Whether ``presented`` is the organiser password (``configured``: plain or argon2)."""
     if configured.startswith("$argon2"):
+        verify = PasswordHasher().verify
         try:
-            # Hashing is deliberately slow: keep it off the event loop.
-            return await asyncio.to_thread(PasswordHasher().verify, configured, presented)
+            # Hashing is deliberately slow: off the event loop, in a pool of its own, so
+            # that a flood of logins waits there instead of taking every shared thread.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(HASHING, verify, configured, presented)
         except VerifyMismatchError:
             return False
         except (InvalidHashError, VerificationError) as exc:
             log.error("%sORGANISER_PASSWORD is not a valid argon2 hash: %s", PREFIX, exc)
             return False
     return hmac.compare_digest(presented.encode(), configured.encode())
+
+
+def login_limits(settings: Settings, source: str) -> list[Limit]:
+    """What one login attempt counts against: its address's budget, and everyone's (a
+    crowd of addresses guessing together), taken together or not at all."""
+    return [
+        Limit(
+            keys.rate("organiser-login", ip_bucket(source)),
+            rate_per_s=settings.organiser_login_rate_per_s,
+            burst=settings.organiser_login_burst,
+        ),
+        Limit(
+            keys.rate("organiser-login-global", "all"),
+            rate_per_s=settings.organiser_login_global_rate_per_s,
+            burst=settings.organiser_login_global_burst,
+        ),
+    ]
 
 
 async def login(
@@ -87,7 +114,7 @@ async def login(
     password: str,
     actor: Actor,
 ) -> tuple[str, OrganiserSession]:
-    """Check the password (rate-limited per address); return a new token and session.
+    """Check the password (rate-limited: :func:`login_limits`); return a new token and session.
 
     Raises:
         ApiError: FORBIDDEN (no password configured), RATE_LIMITED, UNAUTHENTICATED.
@@ -96,18 +123,14 @@ async def login(
         raise ApiError(
             "FORBIDDEN", f"organiser login is off: set {PREFIX}ORGANISER_PASSWORD to turn it on"
         )
-    wait = await check_rate(
-        client,
-        keys.rate("organiser-login", ip_bucket(actor.source)),
-        rate_per_s=settings.organiser_login_rate_per_s,
-        burst=settings.organiser_login_burst,
-    )
+    wait = await check_rates(client, login_limits(settings, actor.source))
     if wait > 0:
         raise ApiError(
             "RATE_LIMITED", "too many organiser login attempts; wait a little", retry_after=wait
         )
     if not await password_matches(password, settings.organiser_password):
-        await audit.record(actor, "organiser.login-failed")
+        per_hour = settings.audit_failed_logins_per_hour
+        await audit.record_capped(actor, "organiser.login-failed", per_hour=per_hour)
         raise ApiError("UNAUTHENTICATED", "wrong organiser password")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session = OrganiserSession(

@@ -868,8 +868,7 @@ class Query(OrganiserQuery):
         """The public standings: frozen ones from the freeze time until the reveal."""
         first = _bounded("first", first, info.context.settings.leaderboard_max_first)
         record = await _event_record(info, event_id)
-        snapshot = await info.context.broadcaster.compute(record.id, 0)
-        return leaderboard_of(snapshot, first)
+        return leaderboard_of(await info.context.board_snapshot(record.id), first)
 
     @strawberry.field
     async def me(self, info: ContextInfo) -> Participant | None:

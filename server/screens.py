@@ -15,7 +15,9 @@ What it serves: ``connection_init``/``connection_ack``, ``ping``/``pong``, and
 ``INVALID_INPUT`` and the connection stays open. Everything is public: cookies, tokens and
 ``connection_init`` parameters are ignored, so every screen sees what the public sees
 (frozen standings while frozen). Close codes and reasons are strawberry's (4400, 4401,
-4408, 4409, 4429), and the origin check is the ``/graphql`` one.
+4408, 4409, 4429), and the origin check is the ``/graphql`` one. A message over
+:data:`MAX_MESSAGE_BYTES` closes with 1009; an address holding
+``LOOKALIKE_SCREEN_CONNECTIONS_PER_ADDRESS`` screens already is refused with HTTP 429.
 
 How it plugs in: :class:`ScreenProtocol` is uvicorn's ``ws`` protocol class
 (:func:`server_options`). uvicorn hands it the upgrade request; a request for another path,
@@ -46,6 +48,7 @@ from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 from server.context import Context
 from server.fanout import Fanout, Key, Plan, Subscriber, credentials, encode, frame_header
 from server.fanout import stream as plan_stream
+from server.limits import client_ip, ip_bucket
 
 try:  # the C version that ships with the websockets package
     from websockets.speedups import apply_mask
@@ -81,12 +84,18 @@ class Screens:
         self.init_timeout_s = view.connection_init_wait_timeout.total_seconds()
         self.max_operations = view.max_subscriptions_per_connection
         self.connections: set[ScreenProtocol] = set()
+        self.per_address: dict[str, int] = {}
+        """Open screens by client address (see :meth:`admit`)."""
+        self.max_per_address = 0
+        self.trusted_proxies: tuple[str, ...] = ()
         self.context: Context | None = None
         self.credentials = ""
         self._sweeper: asyncio.TimerHandle | None = None
 
     def start(self, resources: Resources) -> None:
         """Called in the app's lifespan, once the process's resources are open."""
+        self.max_per_address = resources.settings.screen_connections_per_address
+        self.trusted_proxies = resources.settings.trusted_proxies
         scope = {"type": "websocket", "path": SCREEN_PATH, "headers": [], "query_string": b""}
         self.context = Context(resources, HTTPConnection(scope), None, {})
         self.credentials = credentials(self.context)
@@ -100,6 +109,21 @@ class Screens:
     @property
     def ready(self) -> bool:
         return self.context is not None
+
+    def admit(self, peer: str | None, headers: Headers) -> str | None:
+        """Count a screen against its client address (the limit unit of
+        :func:`server.limits.ip_bucket`); None when that address has its fill."""
+        address = ip_bucket(client_ip(peer, headers, self.trusted_proxies))
+        open_now = self.per_address.get(address, 0)
+        if self.max_per_address and open_now >= self.max_per_address:
+            return None
+        self.per_address[address] = open_now + 1
+        return address
+
+    def release(self, address: str) -> None:
+        left = self.per_address.pop(address, 1) - 1
+        if left > 0:
+            self.per_address[address] = left
 
     def _sweep(self) -> None:
         """One timer for every screen: ping the quiet ones, drop the long-silent ones."""
@@ -117,6 +141,7 @@ class ScreenProtocol(asyncio.Protocol):
         "_app_state",
         "_config",
         "_server_state",
+        "address",
         "application_state",
         "buffer",
         "fragments",
@@ -141,6 +166,7 @@ class ScreenProtocol(asyncio.Protocol):
         self.init_timer: asyncio.TimerHandle | None = None
         self.initialised = False
         self.operations: dict[str, tuple[Key, Subscriber]] = {}
+        self.address: str | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -175,6 +201,9 @@ class ScreenProtocol(asyncio.Protocol):
         if self.screens is not None:
             self.screens.connections.discard(self)
             self._server_state.connections.discard(self)
+            if self.address is not None:
+                self.screens.release(self.address)
+                self.address = None
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: tell the screen to come back soon."""
@@ -213,7 +242,10 @@ class ScreenProtocol(asyncio.Protocol):
             self._refuse(403, "Forbidden", "origin not allowed")
         elif SUBPROTOCOL not in offered:
             self._refuse(400, "Bad Request", f"the {SUBPROTOCOL} subprotocol is required")
+        elif (address := screens.admit(self._peer(), headers)) is None:
+            self._refuse(429, "Too Many Requests", "too many screens from this address")
         else:
+            self.address = address
             accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest())
             self.transport.write(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -229,6 +261,11 @@ class ScreenProtocol(asyncio.Protocol):
             screens.connections.add(self)
             self._server_state.connections.add(self)
             log.debug("%s accepted a screen (%d open)", SCREEN_PATH, len(screens.connections))
+
+    def _peer(self) -> str | None:
+        assert self.transport is not None
+        peer = self.transport.get_extra_info("peername")
+        return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
     def _refuse(self, status: int, phrase: str, reason: str) -> None:
         assert self.transport is not None

@@ -97,6 +97,13 @@ class Settings:
     ip_rate_per_s: float = 10.0
     ip_burst: int = 100
     blocklist_extra: tuple[str, ...] = ()  # more blocked terms, any language
+    # Bounded requests: a POST /graphql body over this is refused (413) before the rest
+    # is read; a GraphQL document over this many characters is refused before parsing
+    # (the token limit counts a huge comment as one token); at most this many big-screen
+    # sockets on /graphql/screen per client address (a NAT's phones may open /board).
+    max_body_bytes: int = 64 * 1024
+    max_document_chars: int = 10_000
+    screen_connections_per_address: int = 256
 
     # --- organiser
     organiser_password: str = ""  # plain text or an argon2 hash; required in production
@@ -104,6 +111,11 @@ class Settings:
     # Login attempts per client address: a burst, then one every 1/rate seconds.
     organiser_login_rate_per_s: float = 0.2
     organiser_login_burst: int = 5
+    # Login attempts over all addresses together (a crowd of addresses guessing), and
+    # failed logins written to the audit log per hour (the rest are only counted).
+    organiser_login_global_rate_per_s: float = 0.5
+    organiser_login_global_burst: int = 30
+    audit_failed_logins_per_hour: int = 20
     target_max_bytes: int = 10_000_000  # uploaded target pictures
     target_max_side: int = 1024  # larger targets are scaled down before storing
     contact_max_chars: int = 200  # optional prize contact given at join

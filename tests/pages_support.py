@@ -308,7 +308,13 @@ class PageOpener:
             self.problems.append(f"{path}: dialog opened: {dialog.message!r}")
             dialog.dismiss()
 
+        def on_console(message: Any) -> None:
+            # The server's Content-Security-Policy: anything it blocks is a problem.
+            if "Content Security Policy" in message.text:
+                self.problems.append(f"{path}: {message.text}")
+
         page.on("dialog", on_dialog)
+        page.on("console", on_console)
         if goto:
             page.goto(path)
         return page

@@ -237,3 +237,19 @@ def test_csv_cells_keep_precision_and_defuse_formulas() -> None:
         assert csv_cell(formula) == "'" + formula
     assert csv_cell("a duck = a swan") == "a duck = a swan"
     assert (csv_cell(True), csv_cell(None), csv_cell(3)) == ("true", "", "3")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"], ids=["comma locale", "semicolon locale"])
+def test_no_cell_starts_a_formula_whichever_separator_a_spreadsheet_uses(delimiter: str) -> None:
+    """A spreadsheet in a locale whose list separator is ";" (most of Europe) splits each
+    line at every ";": what follows one in a cell must not run as a formula either."""
+    from server.export import render
+
+    nicknames = ['=HYPERLINK("http://evil.example","prize")', "a;=1+1", 'b;"@SUM(A1)', "c; -2"]
+    rows = [{"rank": n + 1, "nickname": name} for n, name in enumerate(nicknames)]
+    text = render("winners", rows, ("rank", "nickname"), "csv", None)
+    cells = [cell for row in csv.reader(io.StringIO(text), delimiter=delimiter) for cell in row]
+    starts = [cell.lstrip(' "') for cell in cells]
+    assert not [cell for cell in starts if cell.startswith(("=", "+", "-", "@"))]
+    if delimiter == ",":  # the file's own separator: the text comes back, defused
+        assert cells[3] == "'" + nicknames[0] and cells[5] == "a;'=1+1"

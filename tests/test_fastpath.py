@@ -8,6 +8,7 @@ that silently fell back proves nothing and fails the test instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -44,7 +45,8 @@ BY_VIEW: list[tuple[str, Any]] = [
     ("a syntax error", {"query": "{ __typename"}),
     ("a validation error", {"query": "{ nosuchfield }"}),
     ("too many aliases", {"query": "{ " + "".join(f"a{i}: __typename " for i in range(16)) + "}"}),
-    ("over the token limit", {"query": "{ " + "__typename " * 2100 + "}"}),
+    ("over the token limit", {"query": "{ " + "a " * 2100 + "}"}),
+    ("over the length limit", {"query": "{ __typename } #" + "x" * 11_000}),
     ("an unknown operation name", {"query": EVENT, "operationName": "Nope"}),
     ("two anonymous operations", {"query": "{ __typename } { __typename }"}),
     ("a subscription", {"query": "subscription { leaderboard { submissions { rank } } }"}),
@@ -200,3 +202,60 @@ async def test_the_fast_path_keeps_the_request_id(
             "/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "abc-123"}
         )
     assert response.headers["x-request-id"] == "abc-123"
+
+
+async def raw_post(base_url: str, head: bytes, pieces: list[bytes]) -> tuple[int, Any]:
+    """Send a request head and some pieces of its body, never the rest; read the answer
+    (status and JSON body) the server gives before the body is complete."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head)
+        for piece in pieces:
+            writer.write(piece)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            status_line = await reader.readline()
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers["content-length"]))
+        assert headers.get("connection") == "close"  # the rest is never read
+        return int(status_line.split()[1]), json.loads(body)
+    finally:
+        writer.close()
+
+
+def head(size: int | None) -> bytes:
+    """A POST head declaring ``size`` bytes of body, or chunked framing for None."""
+    framing = f"Content-Length: {size}" if size is not None else "Transfer-Encoding: chunked"
+    return (
+        f"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{framing}\r\n\r\n"
+    ).encode()
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast path", "view"])
+async def test_a_big_body_is_refused_before_it_is_read(live: Any, fast_path: bool) -> None:
+    """The attack: a 4 MB POST was read whole and answered 200."""
+    async with live(worker=False, http_fast_path=fast_path) as app:
+        limit = app.settings.max_body_bytes
+        start = b'{"query": "{ __typename }", "variables": {"pad": "'
+        declared = await raw_post(app.base_url, head(4_000_000), [start, b"x" * 1000])
+        streamed = await raw_post(
+            app.base_url, head(None), [chunk(start)] + [chunk(b"x" * 16_384)] * 5
+        )
+        for status, body in (declared, streamed):
+            assert status == 413
+            (error,) = body["errors"]
+            assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+            assert str(limit) in error["message"]
+        async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http:
+            padded = {"query": "{ __typename }", "variables": {"pad": "x" * (limit - 100)}}
+            fits = await http.post("/graphql", json=padded)
+            assert fits.status_code == 200 and fits.json()["data"] == {"__typename": "Query"}

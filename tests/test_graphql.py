@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -133,3 +134,76 @@ async def test_a_refused_request_is_not_an_error_in_the_log(
             reply = (await http.post("/graphql", json={"query": query})).json()
             assert reply["errors"][0]["extensions"]["code"]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_huge_comment_is_refused_by_the_length_limit(app: Any) -> None:
+    """The token limit counts a comment as one token: the length limit catches it, over
+    HTTP and over the WebSocket alike, before parsing."""
+    padded = "{ event { status } } #" + "x" * 50_000
+    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http:
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, padded)
+    assert caught.value.code == "PAYLOAD_TOO_LARGE"
+    assert str(app.settings.max_document_chars) in str(caught.value)
+    async with ws_connect(app.ws_url) as ws:
+        with pytest.raises(GraphQLErrors) as caught:
+            await ws.execute(padded)
+        assert caught.value.code == "PAYLOAD_TOO_LARGE"
+        assert (await ws.execute("{ event { status } }"))["event"]["status"] == "OPEN"
+
+
+def test_documents_that_fail_are_not_cached(make_settings: Any) -> None:
+    """A stream of junk documents neither fills the document cache nor pushes out the
+    pages' own documents."""
+    schema = make_schema(make_settings())
+    good = "{ event { status } }"
+    assert schema.prepared(good) is not None
+    for n in range(300):
+        assert schema.prepared(f"{{ event {{ status }} junk{n}") is None  # does not parse
+        assert schema.prepared(f"{{ nosuchfield{n} }}") is None  # does not validate
+    assert schema.prepared("{ event { status } } #" + "x" * 20_000) is None  # too long
+    assert schema.prepared(good) is not None
+    info = schema.documents.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)
+
+
+async def snapshot_reads(redis_url: str) -> int:
+    """Board reads so far: each snapshot runs the board-reading script twice (the board
+    and the latest drawings); nothing else runs scripts while no worker is running."""
+    from server.connection import async_client
+
+    client = async_client(redis_url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    calls = (stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+    return sum(int(n) for n in calls)
+
+
+async def test_aliased_leaderboards_cost_one_snapshot(
+    app: Any, http: httpx.AsyncClient, redis_url: str
+) -> None:
+    """The attack: fifteen aliases of `leaderboard` in one request read the board fifteen
+    times. One read per operation now, on the fast path and over the WebSocket alike."""
+    one = "{ a0: leaderboard(first: 1) { lastUpdatedAt } }"
+    aliases = (f"a{i}: leaderboard(first: {i + 1}) {{ lastUpdatedAt }}" for i in range(15))
+    many = "{ " + " ".join(aliases) + " }"
+    await gql(http, one)  # warm: scripts loaded
+    async with ws_connect(app.ws_url) as ws:
+        costs = []
+        for execute in (partial(gql, http), ws.execute):
+            for query in (one, many, one):
+                before = await snapshot_reads(redis_url)
+                data = await execute(query)
+                costs.append(await snapshot_reads(redis_url) - before)
+                assert len(data) == query.count("leaderboard")
+    assert costs[0] > 0 and set(costs) == {costs[0]}
+
+
+async def test_a_websocket_message_over_the_cap_closes_the_socket(app: Any) -> None:
+    async with websockets.connect(app.ws_url, subprotocols=PROTOCOL, max_size=None) as ws:
+        await ws.send(INIT)
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "ping", "payload": {"pad": "x" * 70_000}}))
+        assert (await closed_by_server(ws, timeout=10))[0] == 1009

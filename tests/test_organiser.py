@@ -3,6 +3,8 @@ requests, the login rate limit, and the audit log; against a real server."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ import websockets
 from argon2 import PasswordHasher
 
 from server.ids import new_id
-from server.organiser import CSRF_HEADER, password_matches
+from server.organiser import CSRF_HEADER, HASH_THREAD_NAME, HASH_WORKERS, password_matches
 from server.settings import Settings, SettingsError
 from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import LOGIN, PASSWORD, join, login, running
@@ -253,3 +255,61 @@ async def test_audit_log_records_who_what_when_before_and_after(served: Any) -> 
     )
     actions = [row["action"] for row in exported.json()["audit"]]
     assert actions == ["organiser.login-failed", "organiser.login", "event.update"]
+
+
+def from_address(n: int) -> dict[str, str]:
+    """Headers of a client at its own address, behind the trusted proxy (loopback)."""
+    return {"X-Forwarded-For": f"198.51.100.{n}"}
+
+
+async def guess(http: httpx.AsyncClient, n: int, password: str = "guess") -> str | None:
+    """One login attempt from address ``n``: the error code, or None when it worked."""
+    reply = await http.post(
+        "/graphql",
+        json={"query": LOGIN, "variables": {"p": password, "n": f"bot{n}"}},
+        headers=from_address(n),
+    )
+    errors = reply.json().get("errors")
+    return None if not errors else str(errors[0]["extensions"]["code"])
+
+
+async def test_guessing_from_many_addresses_meets_a_global_budget(live: Any) -> None:
+    """The per-address limit alone lets a crowd of addresses guess without end."""
+    async with running(
+        live, worker=False, trusted_proxies=("127.0.0.1",), organiser_login_global_burst=4
+    ) as (_, http):
+        codes = [await guess(http, n) for n in range(6)]
+        assert codes == ["UNAUTHENTICATED"] * 4 + ["RATE_LIMITED"] * 2
+        assert await guess(http, 99, PASSWORD) == "RATE_LIMITED"  # everyone waits
+
+
+async def test_argon2_checks_run_in_a_small_pool_of_their_own(live: Any) -> None:
+    """A flood of logins cannot take every shared thread (or 64 MiB of memory per
+    argon2 check at once): they queue for :data:`HASH_WORKERS` threads of their own."""
+    hashed = PasswordHasher().hash(PASSWORD)
+    async with running(
+        live, worker=False, organiser_password=hashed, trusted_proxies=("127.0.0.1",)
+    ) as (_, http):
+        codes = await asyncio.gather(*(guess(http, n) for n in range(12)))
+        assert codes == ["UNAUTHENTICATED"] * 12
+        assert await guess(http, 50, PASSWORD) is None
+    hashing = [t for t in threading.enumerate() if t.name.startswith(HASH_THREAD_NAME)]
+    assert 1 <= len(hashing) <= HASH_WORKERS
+
+
+async def test_failed_logins_do_not_grow_the_audit_log_without_bound(live: Any) -> None:
+    async with running(
+        live,
+        worker=False,
+        trusted_proxies=("127.0.0.1",),
+        audit_failed_logins_per_hour=3,
+    ) as (_, http):
+        codes = [await guess(http, n) for n in range(10)]
+        assert codes == ["UNAUTHENTICATED"] * 10
+        token = await login(http)
+        entries = (
+            await gql(http, "{ auditLog(first: 50) { action source after } }", token=token)
+        )["auditLog"]
+    failed = [e for e in entries if e["action"] == "organiser.login-failed"]
+    assert [e["after"] for e in failed] == [{"thisHour": n} for n in (3, 2, 1)]
+    assert [e["source"] for e in failed] == ["198.51.100.2", "198.51.100.1", "198.51.100.0"]

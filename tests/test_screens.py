@@ -303,3 +303,34 @@ def test_any_framing_and_chunking_gives_back_the_messages(messages: list[str], d
     got, written = asyncio.run(run())
     assert got == messages
     assert written == b"\x8a\x02hi" * pings
+
+
+async def test_screens_per_address_are_capped(serve: Any) -> None:
+    """One address cannot hold thousands of screens: past the cap the handshake is
+    refused with 429, and a closed screen frees its place."""
+    async with serve(screen_connections_per_address=2) as server:
+        url = screen_url(server)
+        async with ws_connect(url) as first, ws_connect(url):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(url, subprotocols=PROTOCOL)
+            assert refused.value.response.status_code == 429
+            assert b"too many screens" in refused.value.response.body
+            await next_board(first.subscribe(BOARD, {"first": 3}))  # the others are fine
+        await until(
+            lambda: asyncio.sleep(0, not hub(server).per_address), timeout=10, what="release"
+        )
+        async with ws_connect(url) as again:
+            await next_board(again.subscribe(BOARD, {"first": 3}))
+
+
+async def test_behind_a_trusted_proxy_screens_count_per_client(serve: Any) -> None:
+    async with serve(screen_connections_per_address=1, trusted_proxies=("127.0.0.1",)) as server:
+        url = screen_url(server)
+        behind = [{"X-Forwarded-For": f"203.0.113.{n}"} for n in (1, 2)]
+        async with ws_connect(url, additional_headers=behind[0]), ws_connect(
+            url, additional_headers=behind[1]
+        ):
+            assert sorted(hub(server).per_address) == ["203.0.113.1", "203.0.113.2"]
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(url, subprotocols=PROTOCOL, additional_headers=behind[0])
+            assert refused.value.response.status_code == 429
