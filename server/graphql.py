@@ -122,6 +122,7 @@ class Hardening(SchemaExtension):
 
 
 _cached_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+_cached_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 
 
 def document_too_large(chars: int, limit: int) -> GraphQLError:
@@ -137,7 +138,6 @@ _STAND_IN = parse("{ __typename }")  # stands in for a document refused unparsed
 
 class _Unprepared(Exception):
     """A document that does not parse or validate: raised, so that it is not cached."""
-_cached_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 
 
 class Schema(strawberry.Schema):

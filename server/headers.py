@@ -63,12 +63,12 @@ def content_security_policy(captcha: CaptchaProvider) -> str:
 
 def forwarded_https(scope: Scope, trusted_proxies: tuple[str, ...]) -> bool:
     """Whether a trusted proxy in front says the client spoke HTTPS to it."""
-    client = scope.get("client")
-    if not peer_trusted(client[0] if client else None, trusted_proxies):
-        return False
     for name, value in scope["headers"]:
         if name == b"x-forwarded-proto":
-            return bytes(value).strip().lower() in (b"https", b"wss")
+            if bytes(value).strip().lower() not in (b"https", b"wss"):
+                return False
+            client = scope.get("client")
+            return peer_trusted(client[0] if client else None, trusted_proxies)
     return False
 
 
@@ -97,16 +97,16 @@ class SecurityHeaders:
         https = scope.get("scheme") in ("https", "wss")
         if not https and self.trusted_proxies and forwarded_https(scope, self.trusted_proxies):
             https = True
-            scope = {**scope, "scheme": "https" if scope["type"] == "http" else "wss"}
+            # In place, as uvicorn's own proxy-headers middleware does.
+            scope["scheme"] = "https" if scope["type"] == "http" else "wss"
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, _adding(send, self.headers_for(scope, https)))
-
-    def headers_for(self, scope: Scope, https: bool) -> list[tuple[bytes, bytes]]:
         if self.graphiql and scope["path"] == GRAPHIQL_PATH and scope["method"] == "GET":
-            return self.graphiql_secure if https else self.graphiql_plain
-        return self.secure if https else self.plain
+            headers = self.graphiql_secure if https else self.graphiql_plain
+        else:
+            headers = self.secure if https else self.plain
+        await self.app(scope, receive, _adding(send, headers))
 
 
 def _adding(send: Send, headers: Iterable[tuple[bytes, bytes]]) -> Send:

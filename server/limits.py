@@ -233,6 +233,7 @@ def client_ip(
     return nearest
 
 
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
 def peer_trusted(scope_client_host: str | None, trusted_proxies: tuple[str, ...]) -> bool:
     """Whether the socket peer is one of ``trusted_proxies`` (see :func:`client_ip`)."""
     if scope_client_host is None:
