@@ -9,6 +9,7 @@ mode.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,39 +24,62 @@ class ModelUnavailable(RuntimeError):
     """A model's weights or config cannot be found or loaded; the message names the setting."""
 
 
-def resolve_device(settings: Settings) -> tuple[torch.device, torch.dtype]:
-    """The device and floating-point type the models run in.
+@dataclass(frozen=True)
+class Accelerators:
+    """What torch reports about this machine's accelerators."""
 
-    ``auto`` picks the first CUDA GPU with bfloat16 when there is one, else the CPU
-    with float32 (half precision on a CPU is slow and poorly supported).
+    cuda_count: int = 0
+    cuda_bf16: bool = False  # bfloat16 on the first CUDA GPU (Ampere and newer)
+    mps: bool = False  # Apple Silicon's Metal backend
+
+    @classmethod
+    def probe(cls) -> Accelerators:
+        cuda = torch.cuda.is_available()
+        return cls(
+            cuda_count=torch.cuda.device_count() if cuda else 0,
+            cuda_bf16=cuda and torch.cuda.is_bf16_supported(),
+            mps=torch.backends.mps.is_available(),
+        )
+
+
+def choose_device(device: str, dtype: str, found: Accelerators) -> tuple[str, str]:
+    """The device and floating-point type (by name) for ``LOOKALIKE_DEVICE`` and
+    ``LOOKALIKE_DTYPE`` on a machine with ``found``.
+
+    ``auto`` device: CUDA, then Apple's MPS, then the CPU. ``auto`` dtype: bfloat16 on a
+    GPU that has it, else float16 on CUDA; float32 on MPS (diffusers' documented set-up
+    there) and on the CPU (half precision on a CPU is slow and poorly supported).
+
+    Raises:
+        ValueError: either setting names something this machine cannot use.
+    """
+    if device == "auto":
+        device = "cuda" if found.cuda_count else "mps" if found.mps else "cpu"
+    kind, _, index = device.partition(":")
+    expected = "expected auto, cpu, mps, cuda or cuda:N"
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"LOOKALIKE_DEVICE={device!r}: {expected}")
+    if kind == "cuda" and int(index or 0) >= found.cuda_count:
+        raise ValueError(
+            f"LOOKALIKE_DEVICE={device!r}: this machine has {found.cuda_count} CUDA device(s)"
+        )
+    if kind == "mps" and not found.mps:
+        raise ValueError(f"LOOKALIKE_DEVICE={device!r}: this machine has no MPS (Apple) GPU")
+    if dtype == "auto":
+        dtype = {"cuda": "bfloat16" if found.cuda_bf16 else "float16"}.get(kind, "float32")
+    if dtype not in _DTYPES:
+        raise ValueError(f"LOOKALIKE_DTYPE={dtype!r}: expected auto, {', '.join(_DTYPES)}")
+    return device, dtype
+
+
+def resolve_device(settings: Settings) -> tuple[torch.device, torch.dtype]:
+    """The device and floating-point type the models run in (see :func:`choose_device`).
 
     Raises:
         ValueError: ``LOOKALIKE_DEVICE`` or ``LOOKALIKE_DTYPE`` names something unusable.
     """
-    device = _device(settings.device)
-    if settings.dtype == "auto":
-        return device, torch.bfloat16 if device.type == "cuda" else torch.float32
-    if settings.dtype not in _DTYPES:
-        raise ValueError(f"LOOKALIKE_DTYPE={settings.dtype!r}: expected auto, {', '.join(_DTYPES)}")
-    return device, _DTYPES[settings.dtype]
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    expected = "expected auto, cpu, cuda or cuda:N"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"LOOKALIKE_DEVICE={name!r}: {expected}") from exc
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise ValueError(f"LOOKALIKE_DEVICE={name!r}: {expected}")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if (device.index or 0) >= count:
-        raise ValueError(f"LOOKALIKE_DEVICE={name!r}: this machine has {count} CUDA device(s)")
-    return device
+    device, dtype = choose_device(settings.device, settings.dtype, Accelerators.probe())
+    return torch.device(device), _DTYPES[dtype]
 
 
 def model_settings(settings: Settings) -> Settings:

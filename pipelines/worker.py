@@ -81,6 +81,7 @@ class Worker:
         self.version = f"{generator.version} | {scorer.version}"
         self._targets: dict[str, torch.Tensor] = {}
         self.jobs_done = 0
+        self.seconds_per_drawing = 0.0  # measured by warm_up
         self.ready = asyncio.Event()  # set once the first heartbeat is recorded
         # The previous batch being encoded and published while the GPU draws the next.
         self._finishing: asyncio.Task[None] | None = None
@@ -97,10 +98,25 @@ class Worker:
 
     def warm_up(self) -> None:
         """Run every batch shape once before the worker reports ready: first calls are
-        slow, and compiled models compile (and capture CUDA graphs) on first use."""
+        slow, and compiled models compile (and capture CUDA graphs) on first use. Then
+        time one full batch: :attr:`seconds_per_drawing` on this machine, logged."""
         for size in self.generator.warm_up_sizes(self.settings.batch_size):
-            images = self.generator(["warm-up"] * size, list(range(size)))
-            self.scorer.embed_images(images)
+            self._warm_batch(size)
+        size = self.settings.batch_size
+        started = time.perf_counter()
+        self._warm_batch(size)
+        self.seconds_per_drawing = (time.perf_counter() - started) / size
+        log.info(
+            "warm: %.3f s per drawing (batches of %d): %.0f drawings a minute",
+            self.seconds_per_drawing,
+            size,
+            60 / self.seconds_per_drawing,
+        )
+
+    def _warm_batch(self, size: int) -> None:
+        images = self.generator(["warm-up"] * size, list(range(size)))
+        # To the CPU: waits for the device, so the timing counts the work, not its launch.
+        self.scorer.embed_images(images).cpu()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take, run and publish batches until ``stop`` is set; outlive Redis outages."""

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,12 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server.connection import redis_for
 from server.logs import configure_logging
 from server.settings import PREFIX, Settings, SettingsError
 
 if TYPE_CHECKING:
     from server.console import Console
+    from server.supervisor import WorkerProcess
 
 log = logging.getLogger("lookalike")
 
@@ -37,19 +38,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--host", default=None, help="listen address (LOOKALIKE_HOST)")
         cmd.add_argument("--port", type=int, default=None, help="listen port (LOOKALIKE_PORT)")
+        cmd.add_argument(
+            "--lan",
+            action="store_true",
+            help="let phones on the local network in: listen on every interface, and the "
+            "QR code carries this machine's LAN address (LOOKALIKE_PUBLIC_URL wins)",
+        )
     sub.add_parser("worker", help="run a GPU worker against LOOKALIKE_REDIS_URL")
+    doctor = sub.add_parser(
+        "doctor", help="the go/no-go check for the evening before, beside `lookalike up`"
+    )
+    doctor.add_argument("--lan", action="store_true", help="check the URL `up --lan` prints")
+    doctor.add_argument("--json", action="store_true", help="the table as JSON, for scripts")
     _add_organiser_commands(sub)
     args = parser.parse_args(argv)
 
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     try:
-        settings = Settings.from_env(os.environ)
+        # The doctor reports missing production settings as a no-go of its own.
+        settings = Settings.from_env(os.environ, check=args.command != "doctor", **overrides)
     except SettingsError as exc:
         print(f"lookalike: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
-    if overrides:
-        settings = Settings.from_env(os.environ, **overrides)
+    if getattr(args, "lan", False):
+        from server.lan import NoLanAddress, on_lan
+
+        try:
+            settings = on_lan(settings, host_given="host" in overrides)
+        except NoLanAddress as exc:
+            print(f"lookalike: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "doctor":
+        from server.doctor import run_doctor
+
+        return run_doctor(settings, as_json=args.json)
     if args.command in ORGANISER_COMMANDS:
         return run_organiser_command(settings, args)
     if args.command == "worker":
@@ -73,8 +96,24 @@ def run_server(settings: Settings) -> int:
     from server.screens import server_options
 
     _require_redis(settings)
+    settings = rehearsal_password(settings)
+    if settings.public_url:
+        print(f"lookalike: phones join at {settings.public_url.rstrip('/')}/play", flush=True)
     uvicorn.run(create_app(settings), **server_options(host=settings.host, port=settings.port))
     return 0
+
+
+def rehearsal_password(settings: Settings) -> Settings:
+    """Development mode without an organiser password: a one-time one for this run,
+    printed to the terminal and never logged. (Production refuses to start without.)"""
+    if settings.production or settings.organiser_password:
+        return settings
+    password = secrets.token_urlsafe(12)
+    print(
+        f"lookalike: organiser password for this run (development mode): {password}",
+        flush=True,
+    )
+    return dataclasses.replace(settings, organiser_password=password)
 
 
 def run_worker(settings: Settings) -> int:
@@ -108,30 +147,38 @@ def run_worker(settings: Settings) -> int:
 
 
 def run_all(settings: Settings) -> int:
-    """Embedded Redis (unless a URL is set), one worker process, and the web server."""
-    with redis_for(settings.redis_url, settings.data_dir) as url:
-        env = {**os.environ, f"{PREFIX}REDIS_URL": url}
-        worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env)
-        # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit
-        # lets the cleanup below stop the worker and the embedded Redis too.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        try:
-            if not _worker_ready(url, worker):
-                return worker.returncode or 1
+    """Embedded Redis (unless a URL is set), one worker process, and the web server;
+    the supervisor restarts the first two when they die."""
+    from server.connection import EmbeddedRedis
+    from server.supervisor import Part, WorkerProcess, supervised
+
+    url, embedded = settings.redis_url, None
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        url = embedded.start()
+    worker = WorkerProcess(
+        [sys.executable, "-m", "server.cli", "worker"], {**os.environ, f"{PREFIX}REDIS_URL": url}
+    )
+    parts: list[Part] = [worker] if embedded is None else [embedded, worker]
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit
+    # lets the supervisor stop the worker and the embedded Redis too.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        worker.start()
+        if not _worker_ready(url, worker):
+            return worker.poll() or 1
+        with supervised(parts, settings.data_dir):
             return run_server(dataclasses.replace(settings, redis_url=url))
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(timeout=20)
-            if worker.poll() is None:
-                worker.kill()
+    finally:
+        for part in reversed(parts):
+            part.stop()
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _worker_ready(url: str, worker: subprocess.Popen[bytes]) -> bool:
+def _worker_ready(url: str, worker: WorkerProcess) -> bool:
     """Wait until the worker's first heartbeat, or its exit (e.g. no model weights)."""
     from server import keys
     from server.connection import sync_client
@@ -143,7 +190,7 @@ def _worker_ready(url: str, worker: subprocess.Popen[bytes]) -> bool:
             if client.zcard(keys.WORKERS) > 0:
                 return True
             with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(timeout=0.2)
+                worker.wait(timeout=0.2)  # the first heartbeat is in Redis: no event to await
         return False
     finally:
         client.close()
@@ -199,13 +246,11 @@ def run_organiser_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _admin_redis_url(settings: Settings) -> str:
     """LOOKALIKE_REDIS_URL, or the embedded Redis of a running `lookalike up`."""
-    from server.connection import EmbeddedRedis
+    from server.connection import configured_redis_url
 
-    if settings.redis_url:
-        return settings.redis_url
-    embedded = EmbeddedRedis(settings.data_dir / "redis")
-    if embedded.socket_path.exists():
-        return embedded.url
+    url = configured_redis_url(settings.redis_url, settings.data_dir)
+    if url:
+        return url
     raise SystemExit(f"lookalike: set {PREFIX}REDIS_URL, or run this beside `lookalike up`")
 
 

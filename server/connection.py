@@ -29,7 +29,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -112,6 +112,7 @@ class EmbeddedRedis:
         self.persistent = persistent
         self.port = port
         self.extra_args = tuple(extra_args)
+        self.name = "redis"  # for the supervisor of `lookalike up`
         # Absolute: redis-server changes into --dir before it binds the socket.
         self.socket_path = (directory / "redis.sock").resolve()
         self._process: subprocess.Popen[bytes] | None = None
@@ -153,6 +154,15 @@ class EmbeddedRedis:
                     )
                 # Polling a just-spawned server for readiness: there is no event to wait on.
                 time.sleep(0.02)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def wait(self) -> int:
+        """Block until the server exits (0 at once if it is not running); its exit status."""
+        process = self._process
+        return 0 if process is None else process.wait()
 
     def stop(self) -> None:
         if self._process is None:
@@ -468,11 +478,10 @@ def sync_client(url: str) -> redis.Redis:
     return client
 
 
-@contextlib.contextmanager
-def redis_for(url: str, data_dir: Path) -> Iterator[str]:
-    """Yield ``url`` if set, else the URL of an embedded persistent server under ``data_dir``."""
+def configured_redis_url(url: str, data_dir: Path) -> str:
+    """``url`` if set, else the embedded server's of a ``lookalike up`` running with
+    ``data_dir``; empty if neither."""
     if url:
-        yield url
-        return
-    with EmbeddedRedis(data_dir / "redis") as server:
-        yield server.url
+        return url
+    embedded = EmbeddedRedis(data_dir / "redis")
+    return embedded.url if embedded.socket_path.exists() else ""

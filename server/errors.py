@@ -19,6 +19,7 @@ ErrorCode = Literal[
     "IN_FLIGHT",
     "BUSY",
     "BANNED",
+    "UNAVAILABLE",
     "INTERNAL",
 ]
 
@@ -44,3 +45,15 @@ class ApiError(GraphQLError):
 
 def invalid_input(message: str, **details: Any) -> ApiError:
     return ApiError("INVALID_INPUT", message, **details)
+
+
+# A part of the event (Redis) is down and being restarted: worth trying again this soon.
+UNAVAILABLE_RETRY_AFTER_S = 2.0
+
+
+def unavailable() -> ApiError:
+    return ApiError(
+        "UNAVAILABLE",
+        "the event is restarting a part; please try again in a moment",
+        retry_after=UNAVAILABLE_RETRY_AFTER_S,
+    )

@@ -25,8 +25,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 
+from server.connection import RETRY_ON
 from server.context import Context
-from server.errors import ApiError
+from server.errors import ApiError, unavailable
 from server.fanout import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
 from server.resources import Resources
 from server.schema import Mutation, Query, Subscription
@@ -53,6 +54,12 @@ def _code_for(error: GraphQLError) -> str:
 def label_errors(errors: list[GraphQLError]) -> None:
     """Give every error an ``extensions.code``; hide unexpected exceptions' details."""
     for error in errors:
+        if isinstance(error.original_error, RETRY_ON):
+            # Redis is away longer than the client's retries (a restart in progress):
+            # a typed, retryable answer instead of INTERNAL.
+            log.warning("redis unavailable in %s: %s", error.path, error.original_error)
+            error.original_error = unavailable()
+            error.message = error.original_error.message
         if isinstance(error.original_error, ApiError):
             error.extensions = error.original_error.extensions
             continue

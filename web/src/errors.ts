@@ -2,17 +2,19 @@
 import type { ApiError } from "./api";
 import { hasKey, type Translate } from "./i18n";
 
+const COUNTDOWN_CODES: ReadonlySet<string> = new Set(["RATE_LIMITED", "BUSY", "UNAVAILABLE"]);
+
 /** Error codes whose message counts down `retryAfter`. */
 export function hasCountdown(error: ApiError): boolean {
-  return (error.code === "RATE_LIMITED" || error.code === "BUSY") && error.retryAfter != null;
+  return COUNTDOWN_CODES.has(error.code) && error.retryAfter != null;
 }
 
 /**
  * The friendly message for `error`. `secondsLeft` is the live countdown for
- * RATE_LIMITED and BUSY (the caller ticks it from `retryAfter`).
+ * RATE_LIMITED, BUSY and UNAVAILABLE (the caller ticks it from `retryAfter`).
  */
 export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number): string {
-  if (error.code === "RATE_LIMITED" || error.code === "BUSY") {
+  if (error.code === "RATE_LIMITED" || error.code === "BUSY" || error.code === "UNAVAILABLE") {
     const s = secondsLeft ?? (error.retryAfter != null ? Math.ceil(error.retryAfter) : undefined);
     if (s == null || s <= 0) return t(`err.${error.code}.over`);
     return t(`err.${error.code}`, { s });
