@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 import websockets
 from graphql import GraphQLError
 
+from server.connection import EmbeddedRedis, free_port
 from server.errors import ApiError
 from server.graphql import make_schema
 from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
@@ -207,3 +209,27 @@ async def test_a_websocket_message_over_the_cap_closes_the_socket(app: Any) -> N
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"type": "ping", "payload": {"pad": "x" * 70_000}}))
         assert (await closed_by_server(ws, timeout=10))[0] == 1009
+
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_while_redis_is_away_answers_are_unavailable_with_retry_after(
+    live: Any, tmp_path: Path, fast_path: bool
+) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis", port=free_port())
+    with redis_server:
+        async with (
+            live(worker=False, redis_url=redis_server.url, http_fast_path=fast_path) as app,
+            httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
+        ):
+            join = 'mutation { join(nickname: "swan") { token } }'
+            assert (await gql(http, join))["join"]["token"]
+            redis_server.stop()
+            with pytest.raises(GraphQLErrors) as away:
+                await gql(http, join.replace("swan", "goose"))
+            error = away.value.errors[0]
+            assert error["extensions"]["code"] == "UNAVAILABLE"
+            assert error["extensions"]["retryAfter"] > 0
+            assert "redis" not in error["message"].lower()  # no internals in the answer
+            redis_server.start()
+            assert (await gql(http, join.replace("swan", "goose")))["join"]["token"]
