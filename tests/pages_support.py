@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ _BUILD_INPUTS = (
     "package.json",
     "package-lock.json",
 )
+
+
+@dataclass(frozen=True)
+class Site:
+    """A running `lookalike up`: its URL and its data directory."""
+
+    url: str
+    data_dir: Path
 
 
 class PagesBuildError(RuntimeError):

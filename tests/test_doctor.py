@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from server.cli import main
 from server.connection import free_port
 from server.doctor import expected_wait
-from tests.pages_support import ORGANISER_PASSWORD, running_site
+from tests.pages_support import ORGANISER_PASSWORD, Site, running_site
 
 SECRET = "doctor-test-secret-0123456789abcdef"
 ROWS = {
@@ -21,12 +19,6 @@ ROWS = {
     "clock", "models", "throughput", "assumption", "wait at 100", "wait at 400",
     "wait at 1000", "disk", "public url", "pages", "restarts",
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Site:
-    url: str
-    data_dir: Path
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from server.supervisor import PartState, read_state, restart_delay
-from tests.pages_support import running_site
+from tests.pages_support import Site, running_site
 from tests.waiting import until
 
 JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
@@ -32,12 +31,6 @@ def test_restarts_back_off_exponentially_up_to_a_cap() -> None:
     delays = [restart_delay(n) for n in range(1, 10)]
     assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
     assert delays == sorted(delays) and delays[-1] == 30.0
-
-
-@dataclass(frozen=True)
-class Site:
-    url: str
-    data_dir: Path
 
 
 @pytest.fixture(scope="module")
