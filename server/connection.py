@@ -139,7 +139,9 @@ class EmbeddedRedis:
             "--logfile", str((self.directory / "redis.log").resolve()),
             *self.extra_args,
         ]  # fmt: skip
-        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its own process group: a Ctrl-C in the terminal reaches only `lookalike up`,
+        # which stops its parts in order, instead of its supervisor seeing Redis die.
+        self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, process_group=0)
         # No retries: this loop is the retry, and "loading the AOF" also means "not yet".
         with redis.Redis.from_url(self.url, retry=redis.retry.Retry(_backoff(), 0)) as client:
             deadline = time.monotonic() + timeout

@@ -95,7 +95,7 @@ async def examine(settings: Settings) -> list[Check]:
     checks.append(_disk_check(settings, measured))
     checks.append(await _public_url_check(settings))
     checks.append(_pages_check())
-    checks.append(_restarts_check(settings))
+    checks.append(restarts_check(settings.data_dir))
     return checks
 
 
@@ -266,8 +266,10 @@ def _pages_check() -> Check:
     return Check("pages", "go", str(WEB_DIST))
 
 
-def _restarts_check(settings: Settings) -> Check:
-    states = read_state(Path(settings.data_dir))
+def restarts_check(data_dir: Path) -> Check:
+    """The crashes the supervisor of ``lookalike up`` counted: a no-go while a part keeps
+    dying (:data:`CRASH_LOOP` in a row), else information."""
+    states = read_state(data_dir)
     crashed = {name: state for name, state in states.items() if state.crashes}
     if not crashed:
         return Check("restarts", "go", "no part of `lookalike up` has crashed")

@@ -62,7 +62,8 @@ class WorkerProcess:
         return None if self._process is None else self._process.pid
 
     def start(self) -> subprocess.Popen[bytes]:
-        self._process = subprocess.Popen(self.command, env=self.env)
+        # Its own process group, as the embedded Redis (see EmbeddedRedis.start).
+        self._process = subprocess.Popen(self.command, env=self.env, process_group=0)
         return self._process
 
     def poll(self) -> int | None:
@@ -133,7 +134,8 @@ class Supervisor:
             thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        with self._lock:  # no restart starts after this
+            self._stopping.set()
         for part in reversed(self.parts):
             part.stop()
         for thread in self._threads:
@@ -147,12 +149,14 @@ class Supervisor:
             delay = self._crashed(part, code)
             if self._stopping.wait(delay):
                 return
-            try:
-                part.start()
-            except Exception:  # a failed start is one more crash: retried
-                log.exception("could not restart the %s", part.name)
-                continue
             with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    part.start()
+                except Exception:  # a failed start is one more crash: retried
+                    log.exception("could not restart the %s", part.name)
+                    continue
                 state = self.states[part.name]
                 state.pid, state.started_at = part.pid, time.time()
                 self._save()

@@ -5,17 +5,28 @@ and every acknowledged submission ends scored."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from server.supervisor import PartState, read_state, restart_delay
+from server.doctor import CRASH_LOOP, restarts_check
+from server.supervisor import (
+    PartState,
+    WorkerProcess,
+    read_state,
+    restart_delay,
+    supervised,
+)
 from tests.pages_support import Site, running_site
 from tests.waiting import until
 
@@ -31,6 +42,28 @@ def test_restarts_back_off_exponentially_up_to_a_cap() -> None:
     delays = [restart_delay(n) for n in range(1, 10)]
     assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
     assert delays == sorted(delays) and delays[-1] == 30.0
+
+
+async def test_a_part_that_keeps_dying_backs_off_loudly_and_is_a_doctor_no_go(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    crashing = WorkerProcess([sys.executable, "-c", "raise SystemExit(3)"], os.environ)
+    started = time.monotonic()
+    crashing.start()
+    with supervised([crashing], tmp_path):
+
+        async def third_crash() -> PartState | None:
+            state = read_state(tmp_path).get("worker")
+            return state if state and state.crashes >= CRASH_LOOP else None
+
+        state = await until(third_crash, timeout=20, what="three crashes in a row")
+    # The restarts came 0.5 s, then 1 s after a crash: backed off, not spinning.
+    assert time.monotonic() - started >= restart_delay(1) + restart_delay(2)
+    assert state.in_a_row >= CRASH_LOOP and state.last_exit == 3
+    loud = [r for r in caplog.records if r.name == "server.supervisor" and "!!!" in r.message]
+    assert [r.levelno for r in loud[:2]] == [logging.ERROR, logging.CRITICAL]
+    check = restarts_check(tmp_path)
+    assert check.status == "no-go" and "worker crashed" in check.detail
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +158,9 @@ async def test_the_event_heals_after_redis_and_then_the_worker_are_killed(site: 
             stop.set()
             await asyncio.gather(*crowd)
 
+        restarts = restarts_check(site.data_dir)  # what `lookalike doctor` reports
+        assert restarts.status == "info"
+        assert "redis crashed 1x" in restarts.detail and "worker crashed 1x" in restarts.detail
         assert players.statuses == {200}, players.statuses
         assert set(players.codes) <= TYPED_WHILE_DOWN, players.codes
         for token, submission_id in players.acknowledged:
