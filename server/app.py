@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from server import admin
+from server.connection import RETRY_ON
+from server.errors import unavailable
 from server.fastpath import FastPath
 from server.graphql import GraphQLView, make_schema
 from server.headers import SecurityHeaders
@@ -83,7 +86,23 @@ def create_app(settings: Settings) -> Starlette:
             max_body_bytes=settings.max_body_bytes,
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        exception_handlers={error: redis_unavailable for error in RETRY_ON},
+    )
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> Response:
+    """Redis away past the client's retries outside GraphQL (organiser downloads and
+    uploads): a typed 503 that says when to try again, not a bare 500."""
+    error = unavailable()
+    return JSONResponse(
+        {"error": {**(error.extensions or {}), "message": error.message}},
+        status_code=503,
+        headers={"Retry-After": str(math.ceil(error.retry_after or 1))},
+    )
 
 
 def resources_of(request: Request) -> Resources:

@@ -129,6 +129,7 @@ class Supervisor:
         ]
 
     def start(self) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         self._save()
         for thread in self._threads:
             thread.start()
