@@ -201,7 +201,6 @@ async def prepare(
     redis_url: str, data_dir: Path, secret: str, args: argparse.Namespace
 ) -> Workload:
     """Join the participants, draw the prompts to duplicate, solve the captchas."""
-    from pipelines.seeds import seed_for
     from server import dedup
     from server.captcha.altcha import AltchaVerifier, solve_altcha
     from server.connection import async_client
@@ -229,7 +228,6 @@ async def prepare(
                 prompt=prompt,
                 normalised=normalised,
                 prompt_key=dedup.prompt_key(normalised),
-                seed=seed_for(normalised),
             )
             await store.complete(record.id, score=0.5, image_key="0" * 64, model_version="b")
         total = int(args.seconds * (args.capacity_guess + args.rate)) + 100

@@ -15,12 +15,9 @@ import torch
 from diffusers import AutoencoderTiny, AutoPipelineForText2Image
 
 from pipelines.models import ModelUnavailable, resolve_device
-from pipelines.seeds import seed_for
 from server.settings import Settings
 
-# Re-exported: the web server computes seeds without importing torch, and both sides
-# must agree on them.
-__all__ = ["Generator", "seed_for"]
+__all__ = ["Generator"]
 
 
 class Generator:

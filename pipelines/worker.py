@@ -23,7 +23,7 @@ from typing import cast
 import redis.asyncio
 import torch
 
-from pipelines.generator import Generator, seed_for
+from pipelines.generator import Generator
 from pipelines.images import encode_webp, load_image, to_uint8
 from pipelines.messages import Failure, Job, MessageError, Result
 from pipelines.models import model_settings
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 3  # a job that killed this many workers is failed, not retried forever
 
-__all__ = ["Drawing", "Taken", "Worker", "ensure_group", "seed_for"]
+__all__ = ["Drawing", "Taken", "Worker", "ensure_group"]
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,10 @@ def resources_of(request: Request) -> Resources:
 
 async def image(request: Request) -> Response:
     key = request.path_params["key"]
-    store = resources_of(request).images
-    if not store.exists(key):
+    resources = resources_of(request)
+    store = resources.images
+    # A picture an organiser hid is not served, whoever asks and however they found it.
+    if not store.exists(key) or await resources.store.image_hidden(key):
         return JSONResponse({"error": {"code": "NOT_FOUND", "message": "no such image"}}, 404)
     return FileResponse(
         store.path(key), media_type="image/webp", headers={"Cache-Control": IMMUTABLE}

@@ -139,7 +139,9 @@ class Broadcaster:
 
     async def compute(self, event_id: str, version: int) -> Snapshot:
         top = self.settings.leaderboard_max_first
-        entries = await self.store.leaderboard(event_id, top)
+        event = await self.store.event(event_id)
+        prompts = event.prompts_public(time.time(), self.settings.reveal_prompts_on_close)
+        entries = await self.store.leaderboard(event_id, top, prompts=prompts)
         latest = await self.store.recent(event_id, 12)
         counts = await self.store.counts(event_id)
         return Snapshot(event_id, entries, latest, counts, time.time(), version)

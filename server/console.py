@@ -48,6 +48,8 @@ def event_state(record: EventRecord) -> dict[str, Any]:
         "closesAt": record.closes_at,
         "holdForReview": record.hold_for_review,
         "frozenAt": record.frozen_at,
+        "revealedTop": record.revealed_top,
+        "joinCaptcha": record.join_captcha,
     }
 
 
@@ -113,6 +115,7 @@ class Console:
             opens_at=opens_at,
             closes_at=closes_at,
             hold_for_review=hold_for_review,
+            join_captcha=self.settings.join_captcha,
         )
         record = await self.store.event(event_id)
         after = {**event_state(record), "current": make_current}
@@ -127,14 +130,31 @@ class Console:
         return await self._recorded(action, before)
 
     async def update_event(
-        self, event_id: str, *, title: str | None = None, hold_for_review: bool | None = None
+        self,
+        event_id: str,
+        *,
+        title: str | None = None,
+        hold_for_review: bool | None = None,
+        join_captcha: bool | None = None,
     ) -> EventRecord:
         changes: dict[str, str | None] = {}
         if title is not None:
             changes["title"] = clean_text(title, TITLE_MAX_CHARS, "title")
-        if hold_for_review is not None:
-            changes["hold"] = "1" if hold_for_review else "0"
+        for field, value in (("hold", hold_for_review), ("join_captcha", join_captcha)):
+            if value is not None:
+                changes[field] = "1" if value else "0"
         return await self._change(event_id, "event.update", changes)
+
+    async def reveal_prompts(self, event_id: str, top: int) -> EventRecord:
+        """Make the prompts of the best ``top`` entries public (0 takes the reveal back);
+        every board shows them at once."""
+        if not 0 <= top <= self.settings.leaderboard_max_first:
+            raise invalid_input(
+                f"top must be between 0 and {self.settings.leaderboard_max_first}, got {top}",
+                field="top",
+            )
+        changes = {"revealed_top": str(top) if top else None}
+        return await self._change(event_id, "prompts.reveal", changes)
 
     async def set_schedule(
         self, event_id: str, opens_at: float | None, closes_at: float | None

@@ -79,6 +79,16 @@ def followers(submission_id: str) -> str:
     return f"{ROOT}:submission:{submission_id}:followers"
 
 
+def duplicates(submission_id: str) -> str:
+    """Set: every later submission of the same prompt as this (canonical) one: the
+    author's resends and other participants' copies. They share its picture, so a
+    moderation change of the picture reaches them all."""
+    return f"{ROOT}:submission:{submission_id}:duplicates"
+
+
+HIDDEN_IMAGES = f"{ROOT}:hidden-images"  # set: keys of pictures an organiser hid (not served)
+
+
 JOBS = f"{ROOT}:jobs"  # stream of pipelines.messages.Job
 # Hash: enqueued and started job counters (queue positions), job_seconds (EWMA of GPU
 # seconds per job, for honest waiting-time estimates).

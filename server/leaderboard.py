@@ -8,8 +8,14 @@ frozen board that the public reads.
 Who is on a board:
 
 * only drawings of participants who are neither staff nor banned, and that are neither
-  hidden nor waiting for an organiser's approval (hold-for-review events);
+  hidden nor waiting for an organiser's approval (hold-for-review events), nor copies (a
+  prompt ranks for the first participant who sent it; anyone else who sends it sees the
+  same picture and score, labelled as a copy);
 * one per participant: the highest score, and of equal scores the earliest drawing.
+
+A picture is hidden as a whole: hiding any submission hides its canonical drawing and
+every duplicate of it (resends and copies, now and later), and its picture is no longer
+served.
 
 A new result is *offered* (it replaces the participant's entry only when strictly
 higher). A moderation change *re-places* the participant: the best is recomputed from
@@ -41,6 +47,8 @@ local function participant_key(id) return {_lua_key(keys.participant, "id")} end
 local function submissions_of(id) return {_lua_key(keys.participant_submissions, "id")} end
 local function submission_channel(id) return {_lua_key(keys.submission_channel, "id")} end
 local function review_queue(event) return {_lua_key(keys.review_queue, "event")} end
+local function duplicates_key(id) return {_lua_key(keys.duplicates, "id")} end
+local HIDDEN_IMAGES = '{keys.HIDDEN_IMAGES}'
 """
 
 # HMGET answers false for a missing field, and false ~= '1'.
@@ -52,15 +60,21 @@ local function ranked(pid)
   return p[1] ~= '1' and p[2] ~= '1'
 end
 
-local function shown(sid)
-  local s = redis.call('HMGET', submission_key(sid), 'hidden', 'review')
-  return s[1] ~= '1' and s[2] ~= 'PENDING'
+-- May rank: not hidden, not waiting for approval, not a copy of someone else's prompt.
+local function rankable(hidden, review, copy)
+  return hidden ~= '1' and review ~= 'PENDING' and copy ~= '1'
 end
 
--- A finished drawing of an event held for review waits in its queue until approved.
+local function shown(sid)
+  local s = redis.call('HMGET', submission_key(sid), 'hidden', 'review', 'copy')
+  return rankable(s[1], s[2], s[3])
+end
+
+-- A finished drawing of an event held for review waits in its queue until approved
+-- (a copy never ranks, so there is nothing to approve).
 local function queue_for_review(key, id, now)
-  local s = redis.call('HMGET', key, 'review', 'event_id')
-  if s[1] == 'PENDING' then redis.call('ZADD', review_queue(s[2]), now, id) end
+  local s = redis.call('HMGET', key, 'review', 'event_id', 'copy')
+  if s[1] == 'PENDING' and s[3] ~= '1' then redis.call('ZADD', review_queue(s[2]), now, id) end
 end
 
 -- A new result: it replaces the participant's entry only when strictly higher, so on
@@ -84,8 +98,8 @@ local function best_of(pid, cutoff)
   local best_sid, best_score = nil, nil
   for _, id in ipairs(redis.call('LRANGE', submissions_of(pid), 0, -1)) do
     local s = redis.call('HMGET', submission_key(id), 'status', 'score', 'hidden', 'review',
-                         'finished_at')
-    if s[1] == 'DONE' and s[3] ~= '1' and s[4] ~= 'PENDING'
+                         'finished_at', 'copy')
+    if s[1] == 'DONE' and rankable(s[3], s[4], s[6])
         and (cutoff == nil or (tonumber(s[5]) or math.huge) <= cutoff) then
       local score = tonumber(s[2])
       if best_score == nil or score > best_score or (score == best_score and id < best_sid) then
@@ -143,7 +157,9 @@ end
 
 # KEYS: submission, event, board, best, frozen board, frozen best, review queue, channel
 # ARGV: submission id, field ('hidden' or 'review'), value ('' removes the field)
-# Returns {previous value or ''}, or nil when there is no such submission.
+# Returns {previous value or ''}, or nil when there is no such submission. 'hidden' is
+# set on the whole picture: the canonical drawing and all its duplicates, whose
+# participants are all re-placed; the picture's key joins or leaves HIDDEN_IMAGES.
 MODERATE_SUBMISSION: Final = (
     RULES
     + """
@@ -151,13 +167,34 @@ local sid, field, value = ARGV[1], ARGV[2], ARGV[3]
 local pid = redis.call('HGET', KEYS[1], 'participant_id')
 if not pid then return nil end
 local before = redis.call('HGET', KEYS[1], field) or ''
-if value == '' then
-  redis.call('HDEL', KEYS[1], field)
-else
-  redis.call('HSET', KEYS[1], field, value)
+local ids = {sid}
+if field == 'hidden' then
+  local canonical = redis.call('HGET', KEYS[1], 'canonical') or sid
+  ids = redis.call('SMEMBERS', duplicates_key(canonical))
+  table.insert(ids, 1, canonical)
+  local image = redis.call('HGET', submission_key(canonical), 'image_key')
+  if image and value == '' then
+    redis.call('SREM', HIDDEN_IMAGES, image)
+  elseif image then
+    redis.call('SADD', HIDDEN_IMAGES, image)
+  end
+end
+local pids, seen = {}, {}
+for _, id in ipairs(ids) do
+  local key = submission_key(id)
+  if value == '' then
+    redis.call('HDEL', key, field)
+  else
+    redis.call('HSET', key, field, value)
+  end
+  local owner = redis.call('HGET', key, 'participant_id')
+  if owner and not seen[owner] then
+    seen[owner] = true
+    pids[#pids + 1] = owner
+  end
 end
 if field == 'review' and value ~= 'PENDING' then redis.call('ZREM', KEYS[7], sid) end
-replace(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], pid)
+for _, owner in ipairs(pids) do replace(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], owner) end
 redis.call('PUBLISH', KEYS[8], 'moderated')
 return {before}
 """

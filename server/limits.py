@@ -137,19 +137,30 @@ async def check_rate(
     return await check_rates(client, [Limit(key, rate_per_s=rate_per_s, burst=burst)], now=now)
 
 
-async def enforce_rates(client: redis.asyncio.Redis, limits: Iterable[Limit]) -> None:
+async def enforce_rates(
+    client: redis.asyncio.Redis, limits: Iterable[Limit], *, what: str = "submissions"
+) -> None:
     """Like :func:`check_rates`, but raise ``RATE_LIMITED`` with ``retryAfter`` on a no."""
     wait = await check_rates(client, limits)
     if wait > 0:
-        raise rate_limited(wait)
+        raise rate_limited(wait, what)
 
 
-def rate_limited(wait: float) -> ApiError:
+def rate_limited(wait: float, what: str = "submissions") -> ApiError:
     """``RATE_LIMITED`` with ``retryAfter``: the answer to a request over its limits."""
     return ApiError(
         "RATE_LIMITED",
-        f"too many submissions at once; try again in {math.ceil(wait)} s",
+        f"too many {what} at once; try again in {math.ceil(wait)} s",
         retry_after=wait,
+    )
+
+
+def join_limit(settings: Settings, ip: str) -> Limit:
+    """The limit a join counts against: its address's (accounts must cost something)."""
+    return Limit(
+        keys.rate("join", ip_bucket(ip)),
+        rate_per_s=settings.join_rate_per_s,
+        burst=settings.join_burst,
     )
 
 

@@ -119,7 +119,7 @@ async def ensure_current_event(store: Store, images: ImageStore, title: str) -> 
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Connect to Redis, start the broadcaster and the metrics sampler, ensure an event."""
     client = async_client(settings.redis_url)
-    store = Store(client)
+    store = Store(client, session_idle_s=settings.session_idle_s)
     images = ImageStore(settings.images_dir)
     try:
         await ensure_group(client)

@@ -19,7 +19,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from pipelines.seeds import seed_for
 from server import dedup, limits, moderation, organiser
 from server.audit import Actor, AuditEntry, AuditLog
 from server.broadcast import Snapshot
@@ -88,6 +87,8 @@ class Event:
     frozen_at: float | None = None  # the time whose standings it shows (or will show)
     current: bool = False  # the event /play and /board show
     created_at: float = 0.0
+    prompts_revealed: bool = False  # the board shows the best entries' prompts now
+    join_captcha: bool = False  # joining needs a solved captcha
 
 
 @strawberry.type
@@ -97,6 +98,7 @@ class LeaderboardEntry:
     score: float
     image_url: str
     rank: int
+    prompt: str | None = None  # private until the organisers reveal the best prompts
 
 
 @strawberry.type
@@ -121,27 +123,34 @@ class Leaderboard:
 @strawberry.type
 class Submission:
     id: strawberry.ID
-    prompt: str
+    prompt: str | None  # for its author only (null for anyone else)
     status: SubmissionStatus
     score: float | None
-    image_url: str | None
+    image_url: str | None  # null once an organiser hid the picture
     deduplicated: bool
     created_at: float
     error: str | None
     queue_position: int | None = None
     eta_seconds: float | None = None
+    copied: bool = False  # another participant drew this prompt first: it does not rank
+    hidden: bool = False  # an organiser hid the picture
 
     @classmethod
-    def of(cls, record: SubmissionRecord) -> Submission:
+    def of(cls, record: SubmissionRecord, *, author: bool = True) -> Submission:
+        """The submission as its author (or, with ``author=False``, anyone) sees it."""
         return cls(
             id=strawberry.ID(record.id),
-            prompt=record.prompt,
+            prompt=record.prompt if author else None,
             status=SubmissionStatus(record.status),
             score=record.score,
-            image_url=image_url(record.image_key) if record.image_key else None,
+            image_url=image_url(record.image_key)
+            if record.image_key and not record.hidden
+            else None,
             deduplicated=record.deduplicated,
             created_at=record.created_at,
             error=record.error or None,
+            copied=record.copy,
+            hidden=record.hidden,
         )
 
 
@@ -217,6 +226,9 @@ async def _event(info: ContextInfo, record: EventRecord) -> Event:
         frozen_at=record.frozen_at,
         current=record.id == await store.current_event_id(),
         created_at=record.created_at,
+        prompts_revealed=record.prompts_public(now, info.context.settings.reveal_prompts_on_close)
+        > 0,
+        join_captcha=record.join_captcha,
     )
 
 
@@ -251,6 +263,7 @@ def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
                 score=e.score,
                 image_url=image_url(e.image_key),
                 rank=e.rank,
+                prompt=e.prompt,
             )
             for e in snapshot.entries[:first]
         ],
@@ -271,7 +284,11 @@ def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
 
 
 async def _submission(info: ContextInfo, record: SubmissionRecord) -> Submission:
-    submission = Submission.of(record)
+    """The submission as the caller may see it: its prompt only for its author (the
+    board hands out ids: prompts are private while the event runs)."""
+    caller = await info.context.participant()
+    author = caller is not None and caller.id == record.participant_id
+    submission = Submission.of(record, author=author)
     submission.queue_position, submission.eta_seconds = await info.context.resources.eta(record)
     return submission
 
@@ -330,6 +347,17 @@ class ModeratedSubmission:
     review: ReviewState
     created_at: float
     finished_at: float | None
+    copied: bool = False  # another participant sent this prompt first: never ranked
+    canonical_id: strawberry.ID | None = None  # the first drawing of this prompt
+
+    @strawberry.field
+    async def copies(self, info: ContextInfo) -> list[ModeratedSubmission]:
+        """Other participants' later submissions of this drawing's prompt (on the first
+        drawing; they share its picture, and hiding any one hides them all)."""
+        if self.canonical_id != self.id:
+            return []
+        records = await info.context.resources.store.duplicates(str(self.id))
+        return [ModeratedSubmission.of(r) for r in records if r.copy]
 
     @classmethod
     def of(cls, record: SubmissionRecord) -> ModeratedSubmission:
@@ -346,6 +374,8 @@ class ModeratedSubmission:
             review=ReviewState(record.review or "NONE"),
             created_at=record.created_at,
             finished_at=record.finished_at,
+            copied=record.copy,
+            canonical_id=strawberry.ID(record.canonical_id),
         )
 
 
@@ -703,10 +733,24 @@ class OrganiserMutation:
         id: strawberry.ID,
         title: str | None = None,
         hold_for_review: bool | None = None,
+        join_captcha: bool | None = None,
     ) -> Event:
+        """Change what is given; ``joinCaptcha`` makes joining need a solved captcha."""
         console = await _console(info)
-        record = await console.update_event(str(id), title=title, hold_for_review=hold_for_review)
+        record = await console.update_event(
+            str(id), title=title, hold_for_review=hold_for_review, join_captcha=join_captcha
+        )
         return await _event(info, record)
+
+    @strawberry.mutation
+    async def reveal_prompts(
+        self, info: ContextInfo, event_id: strawberry.ID | None = None, top: int = 10
+    ) -> Event:
+        """The closing moment: every board shows the prompts of the best ``top`` entries
+        (0 takes the reveal back). Audited."""
+        console = await _console(info)
+        record = await _event_record(info, event_id)
+        return await _event(info, await console.reveal_prompts(record.id, top))
 
     @strawberry.mutation
     async def set_event_schedule(
@@ -877,6 +921,7 @@ class Query(OrganiserQuery):
 
     @strawberry.field
     async def submission(self, info: ContextInfo, id: strawberry.ID) -> Submission | None:
+        """A submission; its prompt for its author only."""
         try:
             return await _submission(info, await _submission_record(info, str(id)))
         except ApiError as exc:
@@ -895,11 +940,18 @@ class Mutation(OrganiserMutation):
         event_id: strawberry.ID | None = None,
         contact: str | None = None,
         contact_consent: bool = False,
+        captcha: str | None = None,
     ) -> Session:
-        """Play under a nickname; ``contact`` (for a prize) is kept only with consent."""
+        """Play under a nickname; ``contact`` (for a prize) is kept only with consent.
+        Joins are limited per address, and need a ``captcha`` where the event says so."""
         ctx = info.context
         event = await _event_record(info, event_id)
         _check_open(event, "thank you for playing")
+        await limits.enforce_rates(
+            ctx.resources.redis, [limits.join_limit(ctx.settings, ctx.client_ip)], what="joins"
+        )
+        if event.join_captcha:
+            await ctx.resources.captcha.verify(captcha, remote_ip=ctx.client_ip)
         name = dedup.normalise_nickname(nickname, ctx.settings.nickname_max_chars)
         moderation.check_nickname(name, ctx.settings)
         kept = _consented_contact(contact, contact_consent, ctx.settings.contact_max_chars)
@@ -949,7 +1001,6 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
             prompt=" ".join(prompt.split()),
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
-            seed=seed_for(normalised),
             max_wait_s=ctx.settings.queue_max_wait_s,
             worker_stale_s=ctx.settings.worker_stale_s,
             limits=limits.submission_limits(

@@ -76,6 +76,9 @@ class Settings:
     nickname_max_chars: int = 24
     leaderboard_push_interval_ms: int = 100
     leaderboard_max_first: int = 100
+    # Once an event closes, the prompts of its best this many become public (0: only
+    # when an organiser reveals them with revealPrompts).
+    reveal_prompts_on_close: int = 0
 
     # --- captcha
     captcha_provider: CaptchaProvider = "altcha"
@@ -99,6 +102,14 @@ class Settings:
     # Ceiling per client address: hundreds of phones share one conference-Wi-Fi NAT.
     ip_rate_per_s: float = 10.0
     ip_burst: int = 100
+    # Joins per client address: several hundred phones behind one NAT join within
+    # minutes (120 at once, then one a second), a script making thousands does not.
+    join_rate_per_s: float = 1.0
+    join_burst: int = 120
+    # New events require a solved captcha to join (organisers switch it per event).
+    join_captcha: bool = False
+    # A participant session unused this long expires (each use restarts the clock).
+    session_idle_s: float = 24 * 3600.0
     blocklist_extra: tuple[str, ...] = ()  # more blocked terms, any language
     # Bounded requests: a POST /graphql body over this is refused (413) before the rest
     # is read; a GraphQL document over this many characters is refused before parsing

@@ -27,6 +27,7 @@ from server.scripts import Scripts
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 RECENT_KEPT = 50
+SESSION_IDLE_S = 24 * 3600.0  # a participant session unused this long expires
 # Claim codes: no 0/O, 1/I/L or 5/S, to read out loud across a noisy booth.
 CLAIM_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYZ2346789"
 CLAIM_CODE_LENGTH = 6
@@ -108,6 +109,15 @@ class EventRecord:
     closes_at: float | None = None
     hold_for_review: bool = False  # new drawings reach the public board once approved
     frozen_at: float | None = None  # the public board shows the standings of this time
+    revealed_top: int = 0  # the prompts of the best this many are public (organiser reveal)
+    join_captcha: bool = False  # joining needs a solved captcha
+
+    def prompts_public(self, now: float, on_close: int) -> int:
+        """How many of the best entries show their prompts at ``now``: the organisers'
+        reveal, or once the event is closed the ``on_close`` setting (0: none)."""
+        if self.revealed_top:
+            return self.revealed_top
+        return on_close if self.phase(now) == "CLOSED" else 0
 
     def phase(self, now: float) -> Phase:
         """Whether the event takes entries at ``now``: its status and its schedule.
@@ -134,6 +144,8 @@ class EventRecord:
             closes_at=_optional_float(data.get("closes_at")),
             hold_for_review=data.get("hold") == "1",
             frozen_at=_optional_float(data.get("frozen_at")),
+            revealed_top=int(data.get("revealed_top") or 0),
+            join_captcha=data.get("join_captcha") == "1",
         )
 
 
@@ -185,11 +197,13 @@ class SubmissionRecord:
     hidden: bool = False  # by an organiser: off every public board, reversibly
     review: Review = ""  # PENDING: held for an organiser's approval
     target_key: str = ""  # the target picture it was scored against
+    copy: bool = False  # another participant sent this prompt first: shown, never ranked
 
     @property
     def shown(self) -> bool:
-        """May appear publicly (its participant permitting): not hidden, not held."""
-        return not self.hidden and self.review != "PENDING"
+        """May appear publicly (its participant permitting): not hidden, not held, not
+        a copy of another participant's prompt."""
+        return not self.hidden and self.review != "PENDING" and not self.copy
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> SubmissionRecord:
@@ -215,6 +229,7 @@ class SubmissionRecord:
             hidden=data.get("hidden") == "1",
             review=data.get("review", ""),  # type: ignore[arg-type]
             target_key=data.get("target_key", ""),
+            copy=data.get("copy") == "1",
         )
 
 
@@ -235,6 +250,7 @@ class BoardEntry:
     score: float
     image_key: str
     rank: int
+    prompt: str | None = None  # only when the organisers revealed it
 
 
 @dataclass(frozen=True)
@@ -266,6 +282,7 @@ CALLER_ID = "<participant>"
 """A participant id that the submission script replaces with its caller's (in keys)."""
 _EVENT_SLOT = "<event>"
 _TARGET_SLOT = "<target>"
+_SEED_SLOT = "<seed>"
 
 # KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
 #       queue, workers, participant, session, event, then a captcha ticket's key if any,
@@ -274,8 +291,9 @@ _TARGET_SLOT = "<target>"
 #       prefix, max queue depth, max wait in seconds ('' for no such bound), worker
 #       heartbeat horizon, the hash's and the job's field/value items (each a flat JSON
 #       array: one argument is much cheaper for the client to send than dozens; the job's
-#       event and target as slots), the ticket's ms to keep ('' for no ticket), then the
-#       rate limit parameters (server.limits.rate_params)
+#       event, target and seed as slots), the ticket's ms to keep ('' for no ticket), the
+#       session's idle expiry in seconds, then the rate limit parameters
+#       (server.limits.rate_params)
 # In this order, as if each were checked by itself just before the next:
 # UNAUTHENTICATED when the session (or participant) is unknown, NO_EVENT when its event
 # is gone, BANNED when an organiser banned the participant, CLOSED or SCHEDULED (detail:
@@ -295,7 +313,8 @@ _TARGET_SLOT = "<target>"
 _SUBMIT = (
     _OFFER
     + GCRA_FUNCTION
-    + f"local CALLER, EVENT, TARGET = '{CALLER_ID}', '{_EVENT_SLOT}', '{_TARGET_SLOT}'"
+    + f"local CALLER, EVENT, TARGET = '{CALLER_ID}', '{_EVENT_SLOT}', '{_TARGET_SLOT}'\n"
+    + f"local SEED = '{_SEED_SLOT}'"
     + """
 local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local max_depth = tonumber(ARGV[6])
@@ -317,14 +336,17 @@ local function fill(key, slot, value)
   if not at then return key end
   return string.sub(key, 1, at - 1) .. value .. string.sub(key, at + #slot)
 end
-if pid == '' then pid = redis.call('GET', KEYS[12]) end
+if pid == '' then
+  pid = redis.call('GET', KEYS[12])
+  if pid then redis.call('EXPIRE', KEYS[12], ARGV[12]) end  -- an idle session expires
+end
 if not pid then return reply('UNAUTHENTICATED', '') end
 local who = redis.call('HMGET', fill(KEYS[11], CALLER, pid),
                        'event_id', 'nickname', 'banned')
 if not who[1] then return reply('UNAUTHENTICATED', '') end
 local eid = who[1]
 local event = redis.call('HMGET', fill(KEYS[13], EVENT, eid),
-                         'target_key', 'status', 'opens_at', 'closes_at', 'hold')
+                         'target_key', 'status', 'opens_at', 'closes_at', 'hold', 'seed_secret')
 if not event[1] then return reply('NO_EVENT', eid) end
 if who[3] == '1' then return reply('BANNED', pid) end
 local t = tonumber(now)
@@ -333,18 +355,27 @@ if event[2] == 'CLOSED' or (event[4] and t >= tonumber(event[4])) then
 end
 if event[3] and t < tonumber(event[3]) then return reply('SCHEDULED', event[3]) end
 for i, key in ipairs(KEYS) do KEYS[i] = fill(fill(key, CALLER, pid), EVENT, eid) end
+-- The seed: 52 bits of SHA-1(event secret ':' prompt key), exact as a Lua number. The
+-- secret never leaves Redis, so nobody can re-draw and score prompts at home.
+local prompt_key = ''
+for i = 1, #fields, 2 do
+  if fields[i] == 'prompt_key' then prompt_key = fields[i + 1] end
+end
+local seed = string.format('%.0f', tonumber(
+  string.sub(redis.sha1hex((event[6] or '') .. ':' .. prompt_key), 1, 13), 16))
 for i, value in ipairs(job) do
-  if value == EVENT then job[i] = eid elseif value == TARGET then job[i] = event[1] end
+  if value == EVENT then job[i] = eid elseif value == TARGET then job[i] = event[1]
+  elseif value == SEED then job[i] = seed end
 end
 local mine = {'event_id', eid, 'participant_id', pid, 'nickname', who[2],
-              'target_key', event[1]}
+              'target_key', event[1], 'seed', seed}
 if event[5] == '1' then
   mine[#mine + 1], mine[#mine + 2] = 'review', 'PENDING'
 end
 
 local rate_keys, rate_params = {}, {}
 for i = ticket_ttl and 15 or 14, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
-for i = 12, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
+for i = 13, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
 if ticket_ttl and not redis.call('SET', KEYS[14], '1', 'NX', 'PX', ticket_ttl) then
   return reply('REPLAYED', '')
 end
@@ -358,7 +389,8 @@ end
 local canonical = redis.call('GET', KEYS[1])
 local state
 if canonical then
-  state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key', 'model_version')
+  state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key',
+                     'model_version', 'participant_id', 'hidden')
   if not state[1] or state[1] == 'FAILED' then canonical = nil end
 end
 local depth = enqueued - started
@@ -383,7 +415,14 @@ if not canonical then
   return reply('QUEUED', sid, 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
                'seq', tostring(seq), unpack(mine))
 end
-redis.call('HSET', KEYS[2], 'canonical', canonical, 'deduplicated', '1')
+-- A duplicate shares the first drawing: its picture and score, and its hidden state.
+-- Sent by anyone but the prompt's first sender, it is a copy, which never ranks.
+local shared = {'canonical', canonical, 'deduplicated', '1'}
+if state[5] ~= pid then shared[#shared + 1], shared[#shared + 2] = 'copy', '1' end
+if state[6] == '1' then shared[#shared + 1], shared[#shared + 2] = 'hidden', '1' end
+redis.call('HSET', KEYS[2], unpack(shared))
+for _, item in ipairs(shared) do mine[#mine + 1] = item end
+redis.call('SADD', duplicates_key(canonical), sid)
 if state[1] == 'DONE' then
   redis.call('HSET', KEYS[2], 'status', 'DONE', 'score', state[2], 'image_key', state[3],
              'model_version', state[4], 'finished_at', now)
@@ -391,24 +430,23 @@ if state[1] == 'DONE' then
   queue_for_review(KEYS[2], sid, now)
   offer(KEYS[5], KEYS[6], pid, sid, state[2])
   redis.call('PUBLISH', KEYS[8], 'scored')
-  return reply('DONE', canonical, 'canonical', canonical, 'deduplicated', '1',
-               'status', 'DONE', 'score', state[2], 'image_key', state[3],
+  return reply('DONE', canonical, 'status', 'DONE', 'score', state[2], 'image_key', state[3],
                'model_version', state[4], 'finished_at', now, unpack(mine))
 end
 local cseq = redis.call('HGET', prefix .. canonical, 'seq') or '0'
 redis.call('HSET', KEYS[2], 'status', state[1], 'seq', cseq)
-redis.call('SADD', prefix .. canonical .. ':followers', sid)
+redis.call('SADD', followers_key(canonical), sid)
 redis.call('PUBLISH', KEYS[8], 'submitted')
-return reply('FOLLOW', canonical, 'canonical', canonical, 'deduplicated', '1',
-             'status', state[1], 'seq', cseq, unpack(mine))
+return reply('FOLLOW', canonical, 'status', state[1], 'seq', cseq, unpack(mine))
 """
 )
 
-# KEYS: a session.  ARGV: participant key prefix, event key prefix
+# KEYS: a session.  ARGV: participant key prefix, event key prefix, idle expiry in seconds
 # Reply: {participant hash, its event's hash (empty if gone)}, or {} for no participant.
 _CALLER = """
 local pid = redis.call('GET', KEYS[1])
 if not pid then return {} end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 local participant = redis.call('HGETALL', ARGV[1] .. pid)
 if #participant == 0 then return {} end
 local event_id = redis.call('HGET', ARGV[1] .. pid, 'event_id') or ''
@@ -440,9 +478,13 @@ local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local score, image, version = ARGV[5], ARGV[6], ARGV[7]
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'DONE' or status == 'FAILED' then return 0 end
+-- Hidden before it was drawn: the picture is hidden, and so are the copies waiting for it.
+local hidden = redis.call('HGET', KEYS[1], 'hidden') == '1'
+if hidden then redis.call('SADD', HIDDEN_IMAGES, image) end
 local function finish(key, id)
   redis.call('HSET', key, 'status', 'DONE', 'score', score, 'image_key', image,
              'model_version', version, 'finished_at', now)
+  if hidden then redis.call('HSET', key, 'hidden', '1') end
   queue_for_review(key, id, now)
   offer(KEYS[3], KEYS[4], redis.call('HGET', key, 'participant_id'), id, score)
   redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'DONE')
@@ -560,8 +602,12 @@ def _refusal(
 class Store:
     """Typed access to the contest state; one per process, shared by all requests."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, *, session_idle_s: float = SESSION_IDLE_S
+    ) -> None:
         self.redis = client
+        # A participant session unused this long expires (each use starts it again).
+        self.session_idle_s = session_idle_s
         scripts = Scripts(client)
         self._submit = scripts.register(_SUBMIT)
         self._caller = scripts.register(_CALLER)
@@ -585,6 +631,7 @@ class Store:
         opens_at: float | None = None,
         closes_at: float | None = None,
         hold_for_review: bool = False,
+        join_captcha: bool = False,
     ) -> str:
         event_id = event_id or new_id()
         now = time.time()
@@ -595,6 +642,9 @@ class Store:
             "status": "OPEN",
             "created_at": _num(now),
             "hold": "1" if hold_for_review else "0",
+            "join_captcha": "1" if join_captcha else "0",
+            # Mixed into every drawing's seed (server-side only): see the submission script.
+            "seed_secret": secrets.token_hex(16),
         }
         for name, value in (("opens_at", opens_at), ("closes_at", closes_at)):
             if value is not None:
@@ -736,7 +786,7 @@ class Store:
             fields["contact"] = contact
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.participant(participant_id), mapping=fields)
-            pipe.set(keys.session(hash_token(token)), participant_id)
+            pipe.set(keys.session(hash_token(token)), participant_id, ex=round(self.session_idle_s))
             pipe.hincrby(keys.event_counts(event_id), "participants", 1)
             await pipe.execute()
         await self.redis.publish(keys.event_channel(event_id), "joined")
@@ -758,7 +808,7 @@ class Store:
         in one round trip; None for an unknown token."""
         reply = await self._caller(
             keys=[keys.session(hash_token(token))],
-            args=[_PARTICIPANT_PREFIX, _EVENT_PREFIX],
+            args=[_PARTICIPANT_PREFIX, _EVENT_PREFIX, round(self.session_idle_s)],
         )
         if not reply:
             return None
@@ -824,7 +874,6 @@ class Store:
         prompt: str,
         normalised: str,
         prompt_key: str,
-        seed: int,
         max_depth: int = 1 << 40,
     ) -> SubmissionRecord:
         """Record a submission of ``participant`` (in its event) atomically with its dedup
@@ -838,7 +887,6 @@ class Store:
             prompt=prompt,
             normalised=normalised,
             prompt_key=prompt_key,
-            seed=seed,
             max_depth=max_depth,
         )
         return submitted.record
@@ -851,7 +899,6 @@ class Store:
         prompt: str,
         normalised: str,
         prompt_key: str,
-        seed: int,
         max_depth: int = 1 << 40,
         max_wait_s: float | None = None,
         worker_stale_s: float = 15.0,
@@ -871,6 +918,9 @@ class Store:
         before) and the request counted against ``limits`` (:class:`RateLimited` when
         one says no; a key may hold :data:`CALLER_ID` for the caller's id) in the same
         script, after the caller's checks and before the rest.
+
+        The seed is derived in the script from the prompt key and the event's secret.
+        Using a ``session`` keeps it alive for another idle period (see :class:`Store`).
         """
         if (session is None) == (participant_id is None):
             raise TypeError("give exactly one of session and participant_id")
@@ -881,7 +931,7 @@ class Store:
             "prompt": prompt,
             "normalised": normalised,
             "prompt_key": prompt_key,
-            "seed": str(seed),
+            "seed": _SEED_SLOT,
             "status": "QUEUED",
             "created_at": now,
         }
@@ -889,11 +939,12 @@ class Store:
             submission_id=sid,
             event_id=_EVENT_SLOT,
             prompt=normalised,
-            seed=seed,
+            seed=0,  # the script fills in the seed
             target_key=_TARGET_SLOT,  # what it is scored against: for verification
         )
         flat_fields = [item for pair in fields.items() for item in pair]
-        flat_job = [item for pair in job.to_fields().items() for item in pair]
+        job_fields = {**job.to_fields(), "seed": _SEED_SLOT}
+        flat_job = [item for pair in job_fields.items() for item in pair]
         reply = await self._submit(
             keys=[
                 keys.prompt(_EVENT_SLOT, prompt_key),
@@ -924,6 +975,7 @@ class Store:
                 json.dumps(flat_fields, ensure_ascii=False),
                 json.dumps(flat_job, ensure_ascii=False),
                 "" if ticket is None else ticket.ttl_ms,
+                round(self.session_idle_s),
                 *rate_params(limits),
             ],
         )
@@ -1030,9 +1082,10 @@ class Store:
 
     # ------------------------------------------------------------ leaderboard
     async def leaderboard(
-        self, event_id: str, first: int | None, *, live: bool = False
+        self, event_id: str, first: int | None, *, live: bool = False, prompts: int = 0
     ) -> list[BoardEntry]:
-        """The best ``first`` entries (None: all) of an event's board, best first.
+        """The best ``first`` entries (None: all) of an event's board, best first; the
+        best ``prompts`` of them with their prompts.
 
         The public board (frozen from the freeze time on), or with ``live`` the live one.
         """
@@ -1045,7 +1098,8 @@ class Store:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, _ in rows:
-                pipe.hmget(keys.submission(sid), "participant_id", "nickname", "image_key")
+                pipe.hmget(keys.submission(sid), "participant_id", "nickname", "image_key",
+                           "prompt")  # fmt: skip
             details = cast(list[list[str | None]], await pipe.execute())
         return [
             BoardEntry(
@@ -1055,8 +1109,9 @@ class Store:
                 score=-float(score),
                 image_key=image or "",
                 rank=index + 1,
+                prompt=prompt if index < prompts else None,
             )
-            for index, ((sid, score), (pid, nickname, image)) in enumerate(
+            for index, ((sid, score), (pid, nickname, image, prompt)) in enumerate(
                 zip(rows, details, strict=True)
             )
         ]
@@ -1066,15 +1121,15 @@ class Store:
     ) -> list[SubmissionRecord]:
         """The latest drawings the public may see, newest first.
 
-        Hidden ones, ones held for review and banned participants' ones are left out;
-        from the freeze time on (unless ``live``), only those finished before it.
+        Hidden ones, ones held for review and banned or staff participants' ones are left
+        out; from the freeze time on (unless ``live``), only those finished before it.
         """
         if first <= 0:
             return []
         ids = await self._read_board(event_id, "list", RECENT_KEPT - 1, live=live)
         records = [r for r in await self.submissions(ids) if r.shown]
-        banned = await self._banned({r.participant_id for r in records})
-        return [r for r in records if r.participant_id not in banned][:first]
+        unranked = await self.unranked({r.participant_id for r in records})
+        return [r for r in records if r.participant_id not in unranked][:first]
 
     async def latest(self, event_id: str, first: int) -> list[SubmissionRecord]:
         """The latest drawings, hidden and held ones too: what moderators look through."""
@@ -1083,13 +1138,23 @@ class Store:
         ids = cast(list[str], await self.redis.lrange(keys.recent(event_id), 0, first - 1))
         return await self.submissions(ids)
 
-    async def _banned(self, participant_ids: set[str]) -> set[str]:
+    async def unranked(self, participant_ids: set[str]) -> set[str]:
+        """Those of ``participant_ids`` who never appear publicly: banned or staff."""
         ordered = sorted(participant_ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for ident in ordered:
-                pipe.hget(keys.participant(ident), "banned")
-            flags = cast(list[str | None], await pipe.execute())
-        return {ident for ident, flag in zip(ordered, flags, strict=True) if flag == "1"}
+                pipe.hmget(keys.participant(ident), "banned", "staff")
+            flags = cast(list[list[str | None]], await pipe.execute())
+        return {ident for ident, flag in zip(ordered, flags, strict=True) if "1" in flag}
+
+    async def duplicates(self, submission_id: str) -> list[SubmissionRecord]:
+        """Every later submission of the same prompt as this canonical one, oldest first."""
+        ids = cast(list[str], await self.redis.smembers(keys.duplicates(submission_id)))
+        return await self.submissions(sorted(ids))
+
+    async def image_hidden(self, image_key: str) -> bool:
+        """Whether an organiser hid the picture with this key."""
+        return bool(await self.redis.sismember(keys.HIDDEN_IMAGES, image_key))
 
     # ------------------------------------------------------------- moderation
     async def _event_of(self, record_key: str, kind: str) -> str:

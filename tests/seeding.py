@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipelines.seeds import seed_for
 from server import dedup
 from server.store import EventRecord, Store, SubmissionRecord
 
@@ -19,5 +18,4 @@ async def queue_prompt(
         prompt=prompt,
         normalised=prompt,
         prompt_key=dedup.prompt_key(prompt),
-        seed=seed_for(prompt),
     )

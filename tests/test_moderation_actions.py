@@ -233,13 +233,12 @@ async def store(redis_url: str) -> AsyncIterator[Any]:
 
 
 async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
-    from pipelines.seeds import seed_for
     from server import dedup
 
     normalised = dedup.normalise_prompt(prompt, 300)
     return await store.submit(
         participant=participant, prompt=prompt, normalised=normalised,
-        prompt_key=dedup.prompt_key(normalised), seed=seed_for(normalised),
+        prompt_key=dedup.prompt_key(normalised),
     )
 
 

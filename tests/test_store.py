@@ -11,7 +11,6 @@ import pytest
 import redis.asyncio
 
 from pipelines.messages import Job
-from pipelines.seeds import seed_for
 from server import dedup, keys
 from server.captcha.base import ticket
 from server.limits import Limit
@@ -67,7 +66,6 @@ def submit(store: Store, event: EventRecord) -> Submit:
             prompt=prompt,
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
-            seed=seed_for(normalised),
         )
 
     return make
@@ -116,9 +114,9 @@ async def test_simultaneous_identical_prompts_make_one_job(
     finished = [await store.submission(r.id) for r in records]
     assert {(r.status, r.score, r.image_key) for r in finished} == {("DONE", 0.5, "a" * 32)}
     board = await store.leaderboard(records[0].event_id, 20)
-    # Everyone reached 0.5; ties go to whoever submitted first (time-ordered ids).
-    assert [e.submission_id for e in board] == sorted(r.id for r in records)
-    assert [e.rank for e in board] == list(range(1, 11))
+    # The prompt ranks for its first sender only; everyone else sent a copy.
+    assert [(e.submission_id, e.rank) for e in board] == [(canonical[0].id, 1)]
+    assert {r.copy for r in finished if r.id != canonical[0].id} == {True}
 
 
 async def test_prompt_already_scored_returns_done_at_once(
@@ -134,8 +132,9 @@ async def test_prompt_already_scored_returns_done_at_once(
     assert again.status == "DONE" and again.deduplicated
     assert (again.score, again.image_key) == (0.7, "b" * 32)
     assert await aredis.xlen(keys.JOBS) == 1
+    assert again.copy and not first.copy
     board = await store.leaderboard(first.event_id, 10)
-    assert [(e.nickname, e.rank) for e in board] == [("alice", 1), ("bob", 2)]
+    assert [(e.nickname, e.rank) for e in board] == [("alice", 1)]
 
 
 async def test_recording_a_result_twice_changes_nothing(
@@ -243,7 +242,6 @@ async def test_queue_positions_and_busy_refusal(
             prompt="new",
             normalised="new",
             prompt_key=dedup.prompt_key("new"),
-            seed=1,
             max_depth=2,
         )
     assert await aredis.xlen(keys.JOBS) == 3
@@ -253,7 +251,6 @@ async def test_queue_positions_and_busy_refusal(
         prompt="prompt 2",
         normalised="prompt 2",
         prompt_key=dedup.prompt_key("prompt 2"),
-        seed=1,
         max_depth=2,
     )
     assert follower.deduplicated and follower.seq == 3
@@ -273,7 +270,6 @@ def enqueue(store: Store, event: EventRecord) -> Enqueue:
             prompt=prompt,
             normalised=normalised,
             prompt_key=dedup.prompt_key(normalised),
-            seed=seed_for(normalised),
             **options,
         )
 
@@ -445,7 +441,7 @@ async def test_a_session_submits_as_its_participant_in_its_event(
     limit = Limit(keys.rate("participant", CALLER_ID), rate_per_s=1.0, burst=5)
     submitted = await store.submit_with_queue(
         session=token, prompt="a duck", normalised="a duck",
-        prompt_key=dedup.prompt_key("a duck"), seed=7, limits=[limit],
+        prompt_key=dedup.prompt_key("a duck"), limits=[limit],
     )  # fmt: skip
     record = submitted.record
     assert (record.participant_id, record.nickname) == (alice.id, "alice")
@@ -472,7 +468,7 @@ async def test_the_submission_script_checks_the_caller_first(
     async def submit(session: str = token) -> Submitted:
         return await store.submit_with_queue(
             session=session, prompt="a duck", normalised="a duck",
-            prompt_key=dedup.prompt_key("a duck"), seed=7, ticket=used,
+            prompt_key=dedup.prompt_key("a duck"), ticket=used,
         )  # fmt: skip
 
     with pytest.raises(NoCaller):
@@ -500,7 +496,7 @@ async def test_the_submission_script_checks_the_caller_first(
 async def test_a_submission_needs_exactly_one_caller(store: Store) -> None:
     with pytest.raises(TypeError):
         await store.submit_with_queue(
-            prompt="a", normalised="a", prompt_key=dedup.prompt_key("a"), seed=1
+            prompt="a", normalised="a", prompt_key=dedup.prompt_key("a")
         )
 
 

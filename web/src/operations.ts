@@ -1,7 +1,7 @@
 /** Every GraphQL document the pages send, in one place. */
 
 const SUBMISSION_FIELDS = `
-  id prompt status score imageUrl deduplicated createdAt queuePosition etaSeconds error`;
+  id prompt status score imageUrl deduplicated copied hidden createdAt queuePosition etaSeconds error`;
 
 const EVENT_FIELDS = `id title targetImageUrl status participantCount submissionCount frozen`;
 

@@ -48,6 +48,10 @@ export interface Submission {
   score: number | null;
   imageUrl: string | null;
   deduplicated: boolean;
+  /** Another participant drew this prompt first: shown, never ranked. */
+  copied: boolean;
+  /** An organiser hid the picture (imageUrl is then null). */
+  hidden: boolean;
   createdAt: number;
   queuePosition: number | null;
   etaSeconds: number | null;

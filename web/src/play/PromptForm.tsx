@@ -117,6 +117,7 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
           }}
         />
       </label>
+      <p class="prompt__rule">{t("prompt.rule")}</p>
       {useCaptcha && blocked !== "closed" && blocked !== "banned" ? (
         <CaptchaBox
           config={config.captcha}

@@ -22,6 +22,7 @@ export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Pr
   const isBest =
     submission.status === "DONE" &&
     !submission.deduplicated &&
+    !submission.copied &&
     submission.score != null &&
     me.bestScore != null &&
     Math.abs(submission.score - me.bestScore) < 1e-12 &&
@@ -29,11 +30,11 @@ export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Pr
 
   return (
     <section class={`card result result--${submission.status.toLowerCase()}`} aria-live="polite" data-status={submission.status}>
-      <p class="result__prompt">“{submission.prompt}”</p>
+      <p class="result__prompt">“{submission.prompt ?? ""}”</p>
       {submission.status === "DONE" ? (
         <>
           <div class="result__pictures">
-            <Picture class="result__drawing" src={submission.imageUrl} alt={submission.prompt} loading="eager" />
+            <Picture class="result__drawing" src={submission.imageUrl} alt={submission.prompt ?? ""} loading="eager" />
             <Picture class="result__target" src={targetImageUrl} alt={t("play.target")} />
           </div>
           <div class="result__score">
@@ -44,7 +45,10 @@ export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Pr
           {me.rank != null ? (
             <p class="result__rank">{t("result.yourRank", { rank: me.rank, total: Math.max(participantCount, me.rank) })}</p>
           ) : null}
-          <p class="result__hint">{submission.deduplicated ? t("result.dedup") : t("result.tryAgain")}</p>
+          {submission.hidden ? <p class="result__hint result__hint--hidden">{t("result.hidden")}</p> : null}
+          <p class="result__hint" data-testid="result-hint">
+            {submission.copied ? t("result.copied") : submission.deduplicated ? t("result.dedup") : t("result.tryAgain")}
+          </p>
         </>
       ) : submission.status === "FAILED" ? (
         <div class="result__failed">

@@ -10,6 +10,8 @@ function submission(overrides: Partial<Submission> = {}): Submission {
     score: null,
     imageUrl: null,
     deduplicated: false,
+    copied: false,
+    hidden: false,
     createdAt: 100,
     queuePosition: 3,
     etaSeconds: 12,
