@@ -107,7 +107,7 @@ async def jobs_by_participant(redis_url: str) -> dict[str, int]:
     client = async_client(redis_url)
     counts: dict[str, int] = {}
     async for key in client.scan_iter(match=keys.submission("*")):
-        if key.endswith(":followers"):
+        if key.endswith((":followers", ":duplicates")):
             continue
         row = await client.hmget(key, "nickname", "deduplicated")
         if row[1] == "0":

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 JOIN = """mutation($n: String!, $c: String, $ok: Boolean!) {
   join(nickname: $n, contact: $c, contactConsent: $ok) {
     token participant { id claimCode } } }"""
-DETAILS = "query($id: ID!) { submission(id: $id) { id prompt createdAt status score imageUrl } }"
+DETAILS = """query($id: ID!) { submission(id: $id) {
+  id prompt createdAt status score imageUrl copied } }"""
 WINNER_HEADER = [
     "rank", "nickname", "score", "score_display", "prompt", "image_url", "reached_at",
     "reached_at_iso", "submissions", "participant_id", "submission_id", "claim_code", "contact",
@@ -52,7 +53,9 @@ async def enrol(http: httpx.AsyncClient, nickname: str, contact: str | None = No
 
 async def draw(app: Any, http: httpx.AsyncClient, player: Player, prompt: str) -> dict[str, Any]:
     done = await play(app, http, player.token, prompt)
-    details: dict[str, Any] = (await gql(http, DETAILS, {"id": done["id"]}))["submission"]
+    details: dict[str, Any] = (await gql(http, DETAILS, {"id": done["id"]}, player.token))[
+        "submission"
+    ]
     player.drawings.append(details)
     return details
 
@@ -60,10 +63,15 @@ async def draw(app: Any, http: httpx.AsyncClient, player: Player, prompt: str) -
 def expected_winners(
     players: list[Player], hidden: set[str], base_url: str
 ) -> list[dict[str, Any]]:
-    """The leaderboard by the rules: best shown drawing per player, ties by submission."""
+    """The leaderboard by the rules: best shown drawing per player (copies never rank),
+    ties by submission."""
     rows = []
     for player in players:
-        shown = [d for d in player.drawings if d["id"] not in hidden and d["status"] == "DONE"]
+        shown = [
+            d
+            for d in player.drawings
+            if d["id"] not in hidden and d["status"] == "DONE" and not d["copied"]
+        ]
         if not shown:
             continue
         best = min(shown, key=lambda d: (-d["score"], d["id"]))
@@ -110,7 +118,8 @@ async def contest(live: Any) -> Any:
         for prompt in ("a yellow duck", "=SUM(A1) a swan"):
             await draw(app, http, alice, prompt)
         shared = await draw(app, http, bob, "a duck and a swan")
-        await draw(app, http, frank, "A duck and a SWAN")  # the same drawing, later: a tie
+        copy = await draw(app, http, frank, "A duck and a SWAN")  # the same drawing: a copy
+        await draw(app, http, frank, "a swan and a duck")  # frank's own
         await draw(app, http, carol, "our mascot")
         await draw(app, http, dave, "a macro duck")
         rude = await draw(app, http, erin, "a rude swan")
@@ -121,7 +130,7 @@ async def contest(live: Any) -> Any:
                   {"id": dave.id}, token)
         await gql(http, "mutation($id: ID!) { hideSubmission(id: $id) { hidden } }",
                   {"id": rude["id"]}, token)
-        assert frank.drawings[0]["score"] == shared["score"]
+        assert copy["copied"] and copy["score"] == shared["score"]
         ranked = [alice, bob, frank, erin]
         yield app, http, token, ranked, {rude["id"]}, [alice, bob, frank, carol, dave, erin]
 
@@ -129,9 +138,6 @@ async def contest(live: Any) -> Any:
 async def test_winners_csv_and_json_match_the_leaderboard_cell_by_cell(contest: Any) -> None:
     app, http, token, ranked, hidden, _ = contest
     expected = expected_winners(ranked, hidden, app.base_url)
-    assert [r["nickname"] for r in expected].index("bob") < [
-        r["nickname"] for r in expected
-    ].index("frank")
     auth = {"Authorization": f"Bearer {token}"}
 
     response = await http.get("/admin/export/current/winners.csv", headers=auth)
@@ -141,6 +147,7 @@ async def test_winners_csv_and_json_match_the_leaderboard_cell_by_cell(contest: 
     lines = list(csv.reader(io.StringIO(response.text)))
     assert lines[0] == WINNER_HEADER
     assert len(lines) - 1 == len(expected) == 4
+    assert "frank" in [r["nickname"] for r in expected]  # with his own prompt, not the copy
     for got, want in zip(lines[1:], expected, strict=True):
         for column, cell, wanted in zip(WINNER_HEADER, got, as_csv_cells(want), strict=True):
             assert cell == wanted, (want["nickname"], column)
