@@ -10,6 +10,7 @@ entry id.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -17,10 +18,19 @@ from typing import Any, cast
 import redis.asyncio
 
 from server import keys
+from server.errors import invalid_input
 
 JsonValue = Any  # what json.loads returns
 PAGE = 200  # stream entries read per round trip while filtering by event
 COUNT_TTL_S = 2 * 3600  # an hour's count of a capped action outlives its hour
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # a Redis stream id: ms-sequence
+
+
+def entry_id(value: str) -> str:
+    """``value`` if it is an entry id (what ``before`` pages by); else INVALID_INPUT."""
+    if not _ENTRY_ID.fullmatch(value):
+        raise invalid_input(f"an audit entry id looks like 1700000000000-0, not {value[:40]!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class AuditLog:
         """Up to ``first`` entries, newest first, older than entry id ``before`` if given,
         of one event if ``event_id`` is given."""
         found: list[AuditEntry] = []
-        upper = "+" if before is None else f"({before}"
+        upper = "+" if before is None else f"({entry_id(before)}"
         while len(found) < first:
             rows = cast(
                 list[tuple[str, dict[str, str]]],

@@ -20,7 +20,16 @@ ErrorCode = Literal[
     "BUSY",
     "BANNED",
     "UNAVAILABLE",
-    "INTERNAL",
+    # The request itself (server/intake.py): not a well-formed GraphQL-over-HTTP request
+    # or graphql-transport-ws operation, another method, another media type.
+    "BAD_REQUEST",
+    "METHOD_NOT_ALLOWED",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",  # the body, a document or a message over its limit
+    # Its document: it does not parse, or does not validate against the schema.
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "INTERNAL",  # a bug of ours, and nothing else: logged at ERROR with its traceback
 ]
 
 

@@ -7,21 +7,23 @@ context manager per phase, around an execution context per request), the layers 
 about as much CPU as the submission itself, and the submission path is what a crowd and
 a cheater load.
 
-:class:`FastPath` is pure ASGI middleware that answers the common case itself: a POST to
-the GraphQL path with an ``application/json`` body holding one query or mutation whose
-document parses and validates (cached by text:
-:attr:`server.graphql.Schema.prepared`). It runs graphql-core's ``execute`` on strawberry's
-schema with strawberry's executor class, the view's own context, error labelling and
+:class:`FastPath` is pure ASGI middleware in front of everything on the GraphQL path
+over HTTP. It checks each request by the GraphQL-over-HTTP rules (:mod:`server.intake`)
+and answers the malformed ones itself, as JSON with a typed code: another method (405),
+another media type (415), a body that is not one well-formed request (400), a document
+that does not parse or validate, an operation that cannot be picked or is a
+subscription (request errors: 400 or 200 by the ``Accept`` header). A valid query or
+mutation (parsed and validated once per document text,
+:attr:`server.graphql.Schema.prepared`) runs on graphql-core's ``execute`` with
+strawberry's schema and executor class, the view's own context, error labelling and
 response: the answer is the same bytes the view would give.
 
 Every body it reads is bounded (``max_body_bytes``, with the fast path on or off): over
 the limit, by ``Content-Length`` or by the chunks that came, the answer is ``413`` with
 code ``PAYLOAD_TOO_LARGE`` and the rest is never read.
 
-Everything else goes on to the app, with the body already read handed back: other
-methods and paths, other content types, batches and malformed bodies, documents that do
-not parse or validate, an operation that cannot be picked, subscriptions. There
-strawberry answers exactly as before, so every error answer stays strawberry's own.
+With the fast path off (or under a root path), valid operations go on to strawberry's
+view, the body already read handed back; so does a GET of GraphiQL in development.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graphql import ExecutionResult, OperationType, execute, get_operation_ast
+from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.execution import optimized_is_awaitable
 from strawberry.http import process_result
 from strawberry.utils.await_maybe import await_maybe
-from strawberry.utils.operation import get_first_operation
 
+from server import intake
+from server.errors import ApiError
 from server.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -50,22 +54,22 @@ if TYPE_CHECKING:
 GRAPHQL_PATH = "/graphql"
 _FAST = METRICS.graphql_posts.labels(path="fast")
 _BY_VIEW = METRICS.graphql_posts.labels(path="view")
-_FAST_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+_REFUSED = METRICS.graphql_posts.labels(path="refused")
+_HTTP_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One request's operation, ready to execute."""
+    """One request's operation, ready to execute: the request and its parsed document."""
 
+    request: intake.GraphQLRequest
     document: DocumentNode
-    name: str | None
-    variables: dict[str, Any] | None
-    extensions: dict[str, Any] | None
 
 
 class FastPath:
     """Pure ASGI middleware: see the module's docstring. Put it inside the request-id
-    middleware (it logs under the request's id) and off with ``enabled=False``."""
+    middleware (it logs under the request's id); ``enabled=False`` leaves the execution
+    of valid operations to the view, but keeps the checks."""
 
     def __init__(
         self,
@@ -83,77 +87,124 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
-            scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == GRAPHQL_PATH
+            scope["type"] == "http" and scope["path"] == GRAPHQL_PATH
         ):
             await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        media_type = intake.media_type_for(headers.get("accept"))
+        if scope["method"] != "POST":
+            if self._ide(scope):
+                await self.app(scope, receive, send)
+                return
+            refusal = intake.Refusal(
+                405, "METHOD_NOT_ALLOWED", "GraphQL is served by POST", {"Allow": "POST"}
+            )
+            await self.view.refuse(refusal, media_type)(scope, receive, send)
             return
         # Bounded before anything else, for the view too: it would read any body whole.
         try:
             body = await _read_body(scope, receive, self.max_body_bytes)
         except BodyTooLarge:
-            await too_large(self.max_body_bytes)(scope, receive, send)
+            refusal = intake.Refusal(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"the request body is over {self.max_body_bytes} bytes",
+                {"connection": "close"},  # the rest is never read
+            )
+            await self.view.refuse(refusal, media_type)(scope, receive, send)
             return
         if body is None:  # the client went away before it finished sending
             return
-        if not self.enabled or scope.get("root_path"):
-            _BY_VIEW.inc()
-            await self.app(scope, _replay(body, receive), send)
-            return
-        operation = self.operation(scope, body)
-        if operation is None:
-            _BY_VIEW.inc()
-            await self.app(scope, _replay(body, receive), send)
-            return
-        _FAST.inc()
-        await self.answer(operation, scope, receive, send)
-
-    def operation(self, scope: Scope, body: bytes) -> Operation | None:
-        """The request's operation, if it is one for the fast path; else None."""
-        if _media_type(scope) != b"application/json":
-            return None
         try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        query, name = data.get("query"), data.get("operationName")
-        variables, extensions = data.get("variables"), data.get("extensions")
-        if not (
-            isinstance(query, str)
-            and isinstance(name, str | None)
-            and isinstance(variables, dict | None)
-            and isinstance(extensions, dict | None)
-        ):
-            return None
-        found = _plan(self.view, query, name)
-        if found is None:
-            return None
-        document, name = found
-        return Operation(document, name, variables, extensions)
-
-    async def answer(
-        self, operation: Operation, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Execute as strawberry's view would, and send the view's response."""
-        view = self.view
-        schema = view.schema
+            operation = self.operation(self.request(headers, body))
+        except intake.Refusal as refusal:
+            _REFUSED.inc()
+            await self.view.refuse(refusal, media_type)(scope, receive, send)
+            return
+        if not isinstance(operation, list) and (not self.enabled or scope.get("root_path")):
+            _BY_VIEW.inc()
+            await self.app(scope, _replay(body, receive), send)
+            return
         request = Request(scope, receive)
-        sub_response = await view.get_sub_response(request)
+        sub_response = await self.view.get_sub_response(request)
+        if isinstance(operation, list):
+            _REFUSED.inc()
+            result = ExecutionResult(None, operation)
+        else:
+            _FAST.inc()
+            result = await self.execute(operation, request, sub_response)
+        if result.errors:
+            self.view.schema.process_errors(result.errors)
+        response = self.view.create_response(process_result(result), sub_response)
+        await response(scope, receive, send)
+
+    def _ide(self, scope: Scope) -> bool:
+        """A GET of GraphiQL (development only): the view's."""
+        return (
+            scope["method"] == "GET"
+            and self.view.graphql_ide is not None
+            and "query" not in QueryParams(scope["query_string"])
+        )
+
+    def request(self, headers: Headers, body: bytes) -> intake.GraphQLRequest:
+        """The body's request; :class:`intake.Refusal` if it is not a well-formed one."""
+        media_type, _, params = headers.get("content-type", "").partition(";")
+        if media_type.strip().lower() != intake.JSON:
+            raise intake.Refusal(
+                415, "UNSUPPORTED_MEDIA_TYPE", f"send the request as {intake.JSON}"
+            )
+        charset = params.partition("charset=")[2].strip().strip('"').lower()
+        if charset not in ("", "utf-8", "utf8"):
+            raise intake.Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "send the request as UTF-8")
+        try:
+            data = intake.read_json(body)
+        except json.JSONDecodeError as exc:
+            raise intake.bad_request(f"the body is not JSON: {exc.msg}") from None
+        request = intake.graphql_request(data)
+        if not intake.encodable(data, body):
+            raise intake.Refusal(400, "INVALID_INPUT", intake.NOT_UNICODE)
+        return request
+
+    def operation(self, request: intake.GraphQLRequest) -> Operation | list[GraphQLError]:
+        """The request's operation, ready to execute; else its request errors: the
+        document's syntax or validation errors, or why no operation can be picked."""
+        schema = self.view.schema
+        document = schema.prepared(request.query)
+        if document is None:
+            return schema.problems(request.query)
+        operation = get_operation_ast(document, request.operation_name)
+        if operation is None:
+            message = (
+                "several operations: name the one to run in `operationName`"
+                if request.operation_name is None
+                else f"no operation named {request.operation_name!r} in the document"
+            )
+            return [ApiError("BAD_REQUEST", message)]
+        if operation.operation not in _HTTP_OPERATIONS:
+            message = "subscriptions are served over the WebSocket (graphql-transport-ws)"
+            return [ApiError("BAD_REQUEST", message)]
+        return Operation(request, document)
+
+    async def execute(
+        self, operation: Operation, request: Request, sub_response: Response
+    ) -> ExecutionResult:
+        """Execute as strawberry's view would, with the view's context."""
+        view = self.view
         context = await view.get_context(request, response=sub_response)
         built: list[Any] = []
         noted = _BUILT.set(built)
         try:
             result: ExecutionResult = await await_maybe(
                 execute(
-                    schema._schema,
+                    view.schema._schema,
                     operation.document,
-                    variable_values=operation.variables,
-                    operation_name=operation.name,
+                    variable_values=operation.request.variables,
+                    operation_name=operation.request.operation_name,
                     context_value=context,
                     executor_class=self.executor_class,
                     is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                    operation_extensions=operation.extensions,
+                    operation_extensions=operation.request.extensions,
                 )
             )
         finally:
@@ -165,10 +216,7 @@ class FastPath:
         # by reference counting at once.
         for executor in built:
             vars(executor).clear()
-        if result.errors:
-            schema.process_errors(result.errors)
-        response = view.create_response(process_result(result), sub_response)
-        await response(scope, receive, send)
+        return result
 
 
 _BUILT: ContextVar[list[Any]] = ContextVar("lookalike_fast_path_executors")
@@ -186,41 +234,8 @@ def _noting_executors(base: type[Any]) -> type[Any]:
     return Noted
 
 
-def _plan(
-    view: GraphQLView, query: str, name: str | None
-) -> tuple[DocumentNode, str | None] | None:
-    """The document and the operation's name as strawberry picks it (the one named, else
-    the first), if that is a valid query or mutation; else None."""
-    document = view.schema.prepared(query)
-    if document is None:
-        return None
-    if name is None:
-        first = get_first_operation(document)
-        name = first.name.value if first is not None and first.name else None
-    operation = get_operation_ast(document, name)
-    if operation is None or operation.operation not in _FAST_OPERATIONS:
-        return None
-    return document, name
-
-
-def _media_type(scope: Scope) -> bytes:
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            return bytes(value.partition(b";")[0].strip().lower())
-    return b""
-
-
 class BodyTooLarge(Exception):
     """A request body is over the limit, by its Content-Length or by what arrived."""
-
-
-def too_large(limit: int) -> Response:
-    """``413`` with a GraphQL error, and the connection closed: the rest is never read."""
-    error = {
-        "message": f"the request body is over {limit} bytes",
-        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-    }
-    return JSONResponse({"errors": [error]}, 413, headers={"connection": "close"})
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:

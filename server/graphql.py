@@ -20,14 +20,21 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 
+from server import intake
 from server.connection import RETRY_ON
 from server.context import Context
-from server.errors import ApiError, unavailable
+from server.errors import ApiError, ErrorCode, unavailable
 from server.fanout import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
 from server.resources import Resources
 from server.schema import Mutation, Query, Subscription
@@ -42,12 +49,16 @@ MAX_TOKENS = 2000  # tokens in one document
 DOCUMENT_CACHE_SIZE = 256  # distinct documents kept parsed and validated (the pages send ~12)
 
 
-def _code_for(error: GraphQLError) -> str:
+def _code_for(error: GraphQLError) -> ErrorCode:
     if error.original_error is None:
         message = error.message
         if message.startswith("Syntax Error"):
             return "GRAPHQL_PARSE_FAILED"
         return "GRAPHQL_VALIDATION_FAILED"
+    if error.path is None:
+        # Before execution, with a cause: a variable's value that does not coerce to
+        # its type (a string for an Int, 2^63, null for a non-null): the client's.
+        return "INVALID_INPUT"
     return "INTERNAL"
 
 
@@ -84,18 +95,17 @@ class Hardening(SchemaExtension):
     - Parsing: a document that does not parse is left to strawberry's own parser, which
       reports the syntax error as a parse error (raised from here, it would bypass the
       error codes and arrive unlabelled).
-    - Validation: each request gets its own list of the cached errors.
+    - Validation: :meth:`Schema.validate`; each request gets its own list of the cached
+      errors.
     - Error codes: :meth:`Schema.process_errors`.
     """
 
-    def __init__(self, rules: tuple[Any, ...], max_chars: int) -> None:
-        self.rules = rules
+    def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = MAX_TOKENS
-        context.validation_rules = context.validation_rules + self.rules
         if isinstance(context.context, Context):
             # A WebSocket keeps one context for all its operations: each reads afresh.
             context.context.snapshots.clear()
@@ -121,15 +131,16 @@ class Hardening(SchemaExtension):
         if context.pre_execution_errors:  # refused while parsing
             yield
             return
-        errors = _cached_validate(
-            context.schema._schema, context.graphql_document, context.validation_rules
-        )
-        context.pre_execution_errors = list(errors) if errors is not None else None
+        schema = cast(Schema, context.schema)
+        document = context.graphql_document
+        errors = None if document is None else schema.validate(document)
+        context.pre_execution_errors = list(errors) if errors else None
         yield
 
 
 _cached_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
 _cached_validate = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
+_SPECIFIED_RULES = tuple(specified_rules)
 
 
 def document_too_large(chars: int, limit: int) -> GraphQLError:
@@ -151,9 +162,9 @@ class Schema(strawberry.Schema):
     """Strawberry's schema with our rules (see :func:`make_schema`) and error codes."""
 
     def __init__(self, *, rules: tuple[Any, ...], max_chars: int, **options: Any) -> None:
-        super().__init__(**options, extensions=[lambda: Hardening(rules, max_chars)])
-        self.validation_rules = (*specified_rules, *rules)
-        """Every rule a document is validated with: graphql's own, then ours."""
+        super().__init__(**options, extensions=[lambda: Hardening(max_chars)])
+        self.rules = rules
+        """Our validation rules (the limiters), run on documents that graphql's own pass."""
         self.max_chars = max_chars
         """The longest document accepted (``LOOKALIKE_MAX_DOCUMENT_CHARS``)."""
         self.documents = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._prepare)
@@ -161,10 +172,10 @@ class Schema(strawberry.Schema):
 
     def prepared(self, query: str) -> DocumentNode | None:
         """``query`` parsed (within the length and token limits) and validated with our
-        rules, cached by its text; None if it does not parse or is not valid. By text:
-        the validation cache's key is the parsed document, whose hash walks the whole
-        tree. Failures are not cached: a stream of junk documents would push out the
-        pages' dozen, and hold up to 256 request bodies."""
+        rules, cached by its text; None if it does not parse or is not valid (see
+        :meth:`problems`). By text: the validation cache's key is the parsed document,
+        whose hash walks the whole tree. Failures are not cached: a stream of junk
+        documents would push out the pages' dozen, and hold up to 256 request bodies."""
         if len(query) > self.max_chars:
             return None
         try:
@@ -172,12 +183,31 @@ class Schema(strawberry.Schema):
         except _Unprepared:
             return None
 
+    def validate(self, document: DocumentNode) -> list[GraphQLError]:
+        """The document's validation errors (cached): graphql's rules, then ours.
+
+        Ours only on a document that passes graphql's own: the limiters assume a valid
+        one (the depth limiter fails on a spread of an unknown fragment)."""
+        errors = _cached_validate(self._schema, document, _SPECIFIED_RULES)
+        return errors or _cached_validate(self._schema, document, self.rules)
+
+    def problems(self, query: str) -> list[GraphQLError]:
+        """Why ``query`` is not :meth:`prepared`: too long, its syntax error, or its
+        validation errors."""
+        if len(query) > self.max_chars:
+            return [document_too_large(len(query), self.max_chars)]
+        try:
+            document = _cached_parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as error:
+            return [error]
+        return list(self.validate(document))
+
     def _prepare(self, query: str) -> DocumentNode:
         try:
             document = _cached_parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as exc:
             raise _Unprepared from exc
-        if _cached_validate(self._schema, document, self.validation_rules):
+        if self.validate(document):
             raise _Unprepared
         return document
 
@@ -218,6 +248,43 @@ def make_schema(settings: Settings) -> Schema:
     )
 
 
+class TransportWSHandler(FanoutHandler):
+    """graphql-transport-ws on ``/graphql``: strawberry's handler (with the fan-out),
+    after :mod:`server.intake`'s checks of each message. A malformed message closes the
+    socket with 4400 and its reason; an operation past the limit, or whose payload holds
+    text UTF-8 cannot carry, gets an ``error`` with its code."""
+
+    async def handle_message(self, message: Message) -> None:
+        try:
+            checked = intake.ws_message(message)
+            problem = None
+            if checked.get("type") == "subscribe":
+                problem = intake.subscribe_payload(checked)
+        except intake.BadMessage as bad:
+            await self.handle_invalid_message(bad.reason)
+            return
+        if problem is not None and self.connection_acknowledged:
+            await self._send_error(checked["id"], problem)
+            return
+        await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            await self._send_error(message["id"], intake.too_many_operations(limit))
+            return
+        await super().handle_subscribe(message)
+
+    async def _send_error(self, operation_id: str, error: ApiError) -> None:
+        payload = [error.formatted]
+        await self.send_message(ErrorMessage(id=operation_id, type="error", payload=payload))
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, WS token handling and hardening.
 
@@ -226,7 +293,7 @@ class GraphQLView(GraphQL[Context, None]):
     strawberry's general path.
     """
 
-    graphql_transport_ws_handler_class = FanoutHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
     schema: Schema
 
     def __init__(
@@ -268,6 +335,48 @@ class GraphQLView(GraphQL[Context, None]):
         ``allowed_origins``), for the screens' endpoint too."""
         connection = HTTPConnection({"type": "websocket", "headers": headers.raw})
         return self._check_websocket_origin(cast(WebSocket, connection))
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """Strawberry's, carrying the answer's media type (for the request's ``Accept``)."""
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = intake.media_type_for(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """The answer in the negotiated media type, with the spec's status
+        (:func:`server.intake.status_of`); a request error has no ``data`` entry."""
+        media_type = sub_response.media_type or intake.JSON
+        status = 200
+        body: object = response_data
+        if isinstance(response_data, dict):
+            status = intake.status_of(response_data, media_type)
+            if intake.is_request_error(response_data):
+                body = {k: v for k, v in response_data.items() if k != "data"}
+        response = Response(
+            self.encode_json(body),
+            status_code=sub_response.status_code or status,
+            media_type=media_type,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
+
+    def refuse(self, refusal: intake.Refusal, media_type: str) -> Response:
+        """The answer to a request refused before any GraphQL ran."""
+        return Response(
+            self.encode_json(refusal.body()),
+            status_code=refusal.status,
+            headers=refusal.headers,
+            media_type=media_type,
+        )
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message: too deep or otherwise unreadable is "not JSON" (4400)."""
+        return intake.read_json(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -193,7 +193,8 @@ class Metrics:
         )
         self.graphql_posts = Counter(
             "lookalike_graphql_posts",
-            "GraphQL POSTs by who answered: fast (server/fastpath.py) or strawberry's view.",
+            "GraphQL requests by who answered: fast (server/fastpath.py), strawberry's view, "
+            "or refused (malformed, or a document that does not parse or validate).",
             ["path"],
             registry=r,
         )
@@ -235,7 +236,7 @@ class Metrics:
             self.submissions.labels(outcome=outcome, code="")
         for outcome in ("done", "failed"):
             self.jobs.labels(outcome=outcome)
-        for path in ("fast", "view"):
+        for path in ("fast", "view", "refused"):
             self.graphql_posts.labels(path=path)
 
     # --- server side

@@ -45,7 +45,9 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
+from server import intake
 from server.context import Context
+from server.errors import ApiError
 from server.fanout import Fanout, Key, Plan, Subscriber, credentials, encode, frame_header
 from server.fanout import stream as plan_stream
 from server.limits import client_ip, ip_bucket
@@ -369,11 +371,14 @@ class ScreenProtocol(asyncio.Protocol):
 
     def _message(self, data: bytes) -> None:
         try:
-            message = json.loads(data)
-        except ValueError:  # not JSON, or not UTF-8
+            message = intake.ws_message(intake.read_json(data), data)
+        except json.JSONDecodeError:  # not JSON, not UTF-8, or too deep
             self.close(4400, "WebSocket message must be valid JSON")
             return
-        kind = message.get("type") if isinstance(message, dict) else None
+        except intake.BadMessage as bad:
+            self.close(4400, bad.reason)
+            return
+        kind = message.get("type")
         if kind == "ping":
             self._write(_PONG)
         elif kind == "pong":
@@ -381,10 +386,10 @@ class ScreenProtocol(asyncio.Protocol):
         elif kind == "connection_init":
             self._connection_init(message)
         elif kind == "subscribe":
-            self._subscribe(message)
+            self._subscribe(message, data)
         elif kind == "complete":
-            operation_id = message.get("id")
-            if isinstance(operation_id, str) and operation_id in self.operations:
+            operation_id = message["id"]
+            if operation_id in self.operations:
                 key, subscriber = self.operations.pop(operation_id)
                 assert self.screens is not None
                 self.screens.fanout.unsubscribe(key, subscriber)
@@ -403,28 +408,34 @@ class ScreenProtocol(asyncio.Protocol):
                 self.init_timer = None
             self._write(_ACK)
 
-    def _subscribe(self, message: dict[str, Any]) -> None:
+    def _subscribe(self, message: dict[str, Any], data: bytes) -> None:
         screens = self.screens
         assert screens is not None and self.transport is not None
-        operation_id = message.get("id")
+        operation_id: str = message["id"]  # a string: see intake.ws_message
         if not self.initialised:
             self.close(4401, "Unauthorized")
             return
-        if not isinstance(operation_id, str) or not isinstance(message.get("payload"), dict):
-            self.close(4400, "Failed to parse message")
+        try:
+            problem = intake.subscribe_payload(message, data)
+        except intake.BadMessage as bad:
+            self.close(4400, bad.reason)
             return
         if operation_id in self.operations:
             self.close(4409, f"Subscriber for {operation_id} already exists")
             return
+        limit = screens.max_operations
         plan: Plan | None = None
-        if screens.max_operations is not None and len(self.operations) >= screens.max_operations:
-            problem = "Subscription limit reached"
-        else:
+        if problem is None and limit is not None and len(self.operations) >= limit:
+            problem = intake.too_many_operations(limit)
+        elif problem is None:
             plan = screens.fanout.plan(message, screens.credentials)
-            problem = f"{SCREEN_PATH} serves the leaderboard subscription only; use /graphql"
+            problem = ApiError(
+                "INVALID_INPUT",
+                f"{SCREEN_PATH} serves the leaderboard subscription only; use /graphql",
+            )
         if plan is None or screens.context is None:
-            error = {"message": problem, "extensions": {"code": "INVALID_INPUT"}}
-            self._write(encode({"id": operation_id, "type": "error", "payload": [error]}))
+            payload = [problem.formatted]
+            self._write(encode({"id": operation_id, "type": "error", "payload": payload}))
             return
         subscriber = Subscriber(
             self.transport, self, operation_id, partial(self._forget, operation_id)

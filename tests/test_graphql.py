@@ -60,6 +60,7 @@ async def test_subscriptions_per_connection_are_capped(app: Any) -> None:
                     refused = message
         assert refused["id"] == "8"
         assert "limit" in refused["payload"][0]["message"].lower()
+        assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
 async def test_a_page_on_another_origin_cannot_open_the_socket(app: Any) -> None:

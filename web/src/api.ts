@@ -18,10 +18,16 @@ const SERVER_CODES = [
   "BUSY",
   "BANNED",
   "UNAVAILABLE",
+  "BAD_REQUEST",
+  "METHOD_NOT_ALLOWED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
   "INTERNAL",
 ] as const;
 
-/** The server's `extensions.code` values. */
+/** The server's `extensions.code` values (server/errors.py's ErrorCode, checked by a test). */
 export type ServerErrorCode = (typeof SERVER_CODES)[number];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(SERVER_CODES);

@@ -36,8 +36,8 @@ describe("errorMessage", () => {
     const codes = [
       "INVALID_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NICKNAME_TAKEN", "EVENT_CLOSED", "NOT_FOUND",
       "CAPTCHA_REQUIRED", "CAPTCHA_INVALID", "RATE_LIMITED", "IN_FLIGHT", "BUSY", "BANNED", "UNAVAILABLE",
-      "INTERNAL",
-      "NETWORK", "UNSUPPORTED",
+      "INTERNAL", "NETWORK", "UNSUPPORTED", "BAD_REQUEST", "METHOD_NOT_ALLOWED", "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED",
     ] as const;
     for (const code of codes) {
       for (const t of [en, ko]) {

@@ -4,6 +4,19 @@ import { hasKey, type Translate } from "./i18n";
 
 const COUNTDOWN_CODES: ReadonlySet<string> = new Set(["RATE_LIMITED", "BUSY", "UNAVAILABLE"]);
 
+/**
+ * Codes for a request the server does not take as sent: from this page, most likely an
+ * old copy talking to a newer server; one message for them all.
+ */
+const REQUEST_CODES: ReadonlySet<string> = new Set([
+  "BAD_REQUEST",
+  "METHOD_NOT_ALLOWED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+]);
+
 /** Error codes whose message counts down `retryAfter`. */
 export function hasCountdown(error: ApiError): boolean {
   return COUNTDOWN_CODES.has(error.code) && error.retryAfter != null;
@@ -23,6 +36,7 @@ export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number
     const key = `err.INVALID_INPUT.${error.reason}`;
     if (hasKey(key)) return t(key);
   }
+  if (REQUEST_CODES.has(error.code)) return t("err.BAD_REQUEST");
   const key = `err.${error.code}`;
   return hasKey(key) ? t(key) : t("err.INTERNAL");
 }
