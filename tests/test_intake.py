@@ -45,7 +45,8 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """After the test: nothing at ERROR, no traceback at any level."""
     with caplog.at_level(logging.WARNING):
         yield
-    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    records = [r for phase in ("setup", "call", "teardown") for r in caplog.get_records(phase)]
+    bad = [r for r in records if r.levelno >= logging.ERROR or r.exc_info]
     assert bad == [], [r.getMessage() for r in bad]
 
 
