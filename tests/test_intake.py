@@ -404,7 +404,7 @@ def fuzz_http(base_url: str, sdl: str, player: str, organiser: str) -> None:
     )
     with httpx.Client(base_url=base_url, timeout=30) as http:
 
-        @FUZZ
+        @hypothesis.settings(FUZZ, max_examples=150)
         @hypothesis.given(request=requests, accept=st.sampled_from([JSON, GRAPHQL_RESPONSE]))
         def documents(request: tuple[str, str], accept: str) -> None:
             token, query = request
