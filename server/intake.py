@@ -170,8 +170,8 @@ def subscribe_payload(
     message: Mapping[str, Any], raw: bytes | None = None
 ) -> ApiError | None:
     """:class:`BadMessage` if a ``subscribe`` message's payload is not a well-formed
-    request; an error for the operation if its
-    payload holds text UTF-8 cannot carry; else None."""
+    request; an error for the operation if its payload holds text UTF-8 cannot carry;
+    else None."""
     try:
         graphql_request(message.get("payload"))
     except Refusal as refused:

@@ -11,9 +11,17 @@ from server.errors import ApiError, ErrorCode
 API_TS = Path(__file__).resolve().parent.parent / "web" / "src" / "api.ts"
 
 
+def listed(source: str, name: str) -> list[str]:
+    """The codes in ``const NAME = [...] as const`` of the TypeScript ``source``."""
+    block = source.split(f"const {name} = [", 1)[1].split("] as const", 1)[0]
+    return re.findall(r'"([A-Z_]+)"', block)
+
+
 def test_the_web_pages_know_every_error_code() -> None:
-    listed = API_TS.read_text().split("const SERVER_CODES = [", 1)[1].split("] as const", 1)[0]
-    assert sorted(re.findall(r'"([A-Z_]+)"', listed)) == sorted(get_args(ErrorCode))
+    source = API_TS.read_text()
+    assert "...REQUEST_CODES," in source
+    codes = listed(source, "SERVER_CODES") + listed(source, "REQUEST_CODES")
+    assert sorted(codes) == sorted(get_args(ErrorCode))
 
 
 def test_an_error_carries_its_code_and_wait() -> None:

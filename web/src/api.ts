@@ -4,6 +4,19 @@
  * the client's own codes for transport failures.
  */
 
+/**
+ * Codes for a request the server does not take as sent (server/intake.py): from a page,
+ * most likely an old copy talking to a newer server.
+ */
+export const REQUEST_CODES = [
+  "BAD_REQUEST",
+  "METHOD_NOT_ALLOWED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+] as const;
+
 const SERVER_CODES = [
   "INVALID_INPUT",
   "UNAUTHENTICATED",
@@ -18,12 +31,7 @@ const SERVER_CODES = [
   "BUSY",
   "BANNED",
   "UNAVAILABLE",
-  "BAD_REQUEST",
-  "METHOD_NOT_ALLOWED",
-  "UNSUPPORTED_MEDIA_TYPE",
-  "PAYLOAD_TOO_LARGE",
-  "GRAPHQL_PARSE_FAILED",
-  "GRAPHQL_VALIDATION_FAILED",
+  ...REQUEST_CODES,
   "INTERNAL",
 ] as const;
 

@@ -1,21 +1,11 @@
 /** What a person reads for each API error code. */
-import type { ApiError } from "./api";
+import { type ApiError, REQUEST_CODES } from "./api";
 import { hasKey, type Translate } from "./i18n";
 
 const COUNTDOWN_CODES: ReadonlySet<string> = new Set(["RATE_LIMITED", "BUSY", "UNAVAILABLE"]);
 
-/**
- * Codes for a request the server does not take as sent: from this page, most likely an
- * old copy talking to a newer server; one message for them all.
- */
-const REQUEST_CODES: ReadonlySet<string> = new Set([
-  "BAD_REQUEST",
-  "METHOD_NOT_ALLOWED",
-  "UNSUPPORTED_MEDIA_TYPE",
-  "PAYLOAD_TOO_LARGE",
-  "GRAPHQL_PARSE_FAILED",
-  "GRAPHQL_VALIDATION_FAILED",
-]);
+/** One message for every code of a request the server does not take as sent. */
+const REQUEST: ReadonlySet<string> = new Set(REQUEST_CODES);
 
 /** Error codes whose message counts down `retryAfter`. */
 export function hasCountdown(error: ApiError): boolean {
@@ -36,7 +26,7 @@ export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number
     const key = `err.INVALID_INPUT.${error.reason}`;
     if (hasKey(key)) return t(key);
   }
-  if (REQUEST_CODES.has(error.code)) return t("err.BAD_REQUEST");
+  if (REQUEST.has(error.code)) return t("err.BAD_REQUEST");
   const key = `err.${error.code}`;
   return hasKey(key) ? t(key) : t("err.INTERNAL");
 }
