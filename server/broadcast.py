@@ -15,7 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +40,7 @@ class Snapshot:
     counts: Counts
     updated_at: float
     version: int
+    stale: bool = False  # Redis is out of reach: the last known board, saying so
 
 
 class Signal:
@@ -79,6 +80,13 @@ class BoardFeed:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._refresh_loop())
 
+    def mark_stale(self) -> None:
+        """Redis is out of reach: tell every screen that it shows the last known board."""
+        if self.snapshot is not None and not self.snapshot.stale:
+            version = self.signal.version + 1
+            self.snapshot = replace(self.snapshot, stale=True, version=version)
+            self.signal.fire()
+
     async def current(self) -> Snapshot:
         if self.snapshot is None:
             self.poke()
@@ -98,6 +106,7 @@ class BoardFeed:
                 self.snapshot = await self._owner.compute(self.event_id, self.signal.version + 1)
             except redis.RedisError:
                 log.warning("leaderboard refresh of %s failed; retrying", self.event_id)
+                self.mark_stale()
                 self._dirty = True
                 await asyncio.sleep(interval)
                 continue
@@ -267,6 +276,8 @@ class Broadcaster:
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.connected.clear()
                 log.warning("pub/sub connection lost (%s); reconnecting", exc)
+                for feed in self.feeds.values():
+                    feed.mark_stale()
                 await asyncio.sleep(backoff)  # reconnect backoff
                 backoff = min(backoff * 2, 5.0)
             finally:

@@ -118,6 +118,9 @@ class Leaderboard:
     submission_count: int
     latest: list[Drawing]
     frozen: bool
+    # The server cannot reach the contest state right now: this is the last known board
+    # (a screen says it is reconnecting until a fresh one follows).
+    stale: bool = False
 
 
 @strawberry.type
@@ -280,6 +283,7 @@ def leaderboard_of(snapshot: Snapshot, first: int) -> Leaderboard:
             for r in snapshot.latest
         ],
         frozen=snapshot.counts.frozen,
+        stale=snapshot.stale,
     )
 
 

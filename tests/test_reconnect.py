@@ -150,3 +150,24 @@ async def test_a_worker_outlives_a_redis_that_comes_back_empty(
             stop.set()
             await asyncio.wait_for(running, 30)
             await client.aclose()
+
+
+async def test_while_redis_is_away_boards_say_they_show_the_last_known_state(
+    app: Any, redis_server: EmbeddedRedis
+) -> None:
+    stale = "subscription { leaderboard { stale submissionCount } }"
+    screen_url = app.ws_url + "/screen"  # the big screens' own endpoint, and /graphql
+    async with ws_connect(app.ws_url) as ws, ws_connect(screen_url) as screen:
+        boards = [ws.subscribe(stale), screen.subscribe(stale)]
+        for board in boards:
+            assert (await anext(board))["leaderboard"]["stale"] is False
+        redis_server.stop()
+        for board in boards:
+            await next_until(
+                board, lambda p: p["leaderboard"]["stale"], timeout=30, what="a stale board"
+            )
+        redis_server.start()
+        for board in boards:
+            await next_until(
+                board, lambda p: not p["leaderboard"]["stale"], timeout=40, what="a fresh board"
+            )

@@ -12,7 +12,7 @@ const PARTICIPANT_FIELDS = `
 const LEADERBOARD_FIELDS = `
   eventId
   submissions { id name score imageUrl rank }
-  lastUpdatedAt participantCount submissionCount frozen
+  lastUpdatedAt participantCount submissionCount frozen stale
   latest { id name score imageUrl }`;
 
 export const PLAY_STATE = `query PlayState { event { ${EVENT_FIELDS} } me { ${PARTICIPANT_FIELDS} } }`;

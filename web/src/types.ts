@@ -39,6 +39,8 @@ export interface Leaderboard {
   submissionCount: number;
   latest: Drawing[];
   frozen: boolean;
+  /** The server cannot reach the contest state: this is the last known board. */
+  stale?: boolean;
 }
 
 export interface Submission {

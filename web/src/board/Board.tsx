@@ -30,7 +30,10 @@ export function Board() {
     () => new Map([...changes].filter(([, change]) => now - change.at < CHANGE_SHOWN_MS)),
     [changes, Math.floor(now / 1000)],
   );
-  const stale = link.status !== "live" && now - link.since >= STALE_AFTER_MS && link.lastHeardAt != null;
+  // Cut off, or connected to a server that says it is cut off from the contest state.
+  const stale =
+    (link.status !== "live" && now - link.since >= STALE_AFTER_MS && link.lastHeardAt != null) ||
+    board?.stale === true;
   const entries = board?.submissions ?? [];
   const participants = board?.participantCount ?? event?.participantCount ?? 0;
   const drawings = board?.submissionCount ?? event?.submissionCount ?? 0;
@@ -73,13 +76,15 @@ export function Board() {
               <span class="bilingual">{both("board.frozen")}</span>
             </span>
           ) : null}
-          <ConnectionBadge live={live} staleAfterMs={STALE_AFTER_MS} />
+          <ConnectionBadge live={live} staleAfterMs={STALE_AFTER_MS} behind={board?.stale === true} />
         </div>
       </header>
 
       {stale ? (
         <div class="stale-banner" role="alert">
-          {t("board.stale", { time: clock(link.lastHeardAt ?? link.since, lang) })}
+          {t("board.stale", {
+            time: clock(board?.stale ? board.lastUpdatedAt * 1000 : (link.lastHeardAt ?? link.since), lang),
+          })}
         </div>
       ) : null}
 

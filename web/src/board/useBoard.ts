@@ -121,6 +121,7 @@ function sameBoard(a: Leaderboard, b: Leaderboard): boolean {
     a.participantCount === b.participantCount &&
     a.submissionCount === b.submissionCount &&
     a.frozen === b.frozen &&
+    a.stale === b.stale &&
     a.submissions.length === b.submissions.length &&
     a.latest.length === b.latest.length &&
     a.submissions.every((e, i) => {

@@ -7,22 +7,27 @@ import { useI18n } from "../i18n";
  * "Live", or "Reconnecting… · last update 2 min ago": a screen never shows old
  * data without saying so.
  */
-export function ConnectionBadge({ live, staleAfterMs = 0 }: { live: Live; staleAfterMs?: number }) {
+export function ConnectionBadge({
+  live,
+  staleAfterMs = 0,
+  behind = false,
+}: {
+  live: Live;
+  staleAfterMs?: number;
+  /** Connected, but the server says what it sends is the last known state. */
+  behind?: boolean;
+}) {
   const { t } = useI18n();
   const state = useStore(live.state);
   const now = useNow(1000);
-  const down = state.status !== "live";
+  const down = state.status !== "live" || behind;
   const lastHeard = state.lastHeardAt;
   const stale = down && now - state.since >= staleAfterMs;
+  const status = behind && state.status === "live" ? "reconnecting" : state.status;
   const label =
-    state.status === "live" ? t("conn.live") : state.status === "connecting" ? t("conn.connecting") : t("conn.reconnecting");
+    status === "live" ? t("conn.live") : status === "connecting" ? t("conn.connecting") : t("conn.reconnecting");
   return (
-    <div
-      class={`conn conn--${state.status} ${stale ? "conn--stale" : ""}`}
-      role="status"
-      aria-live="polite"
-      data-status={state.status}
-    >
+    <div class={`conn conn--${status} ${stale ? "conn--stale" : ""}`} role="status" aria-live="polite" data-status={status}>
       <span class="conn__dot" aria-hidden="true" />
       <span class="conn__label">{label}</span>
       {down && lastHeard != null ? (
