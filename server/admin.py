@@ -3,6 +3,7 @@
 * ``GET /admin/export/{event}/winners.{csv|json}[?top=N]``
 * ``GET /admin/export/{event}/submissions.{csv|json}``
 * ``GET /admin/export/audit.{csv|json}[?eventId=ID]``
+* ``GET /admin/export/{event}/drawings.zip``: every drawing, with ``manifest.csv``
 * ``POST /admin/events/{event}/target`` with the picture's bytes as the body
 
 ``{event}`` is an event id or ``current``. Each needs an organiser token, as for the
@@ -15,14 +16,14 @@ from __future__ import annotations
 from typing import cast
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from server import organiser
 from server.audit import Actor
 from server.console import Console, ExportKind
 from server.errors import ApiError
-from server.export import Format
+from server.export import Format, zip_stream
 from server.images import image_url
 from server.resources import Resources
 
@@ -39,6 +40,7 @@ MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 def routes() -> list[Route]:
     return [
         Route("/admin/export/audit.{fmt:str}", export_audit, methods=["GET"]),
+        Route("/admin/export/{event}/drawings.zip", export_drawings, methods=["GET"]),
         Route("/admin/export/{event}/{kind:str}.{fmt:str}", export_event, methods=["GET"]),
         Route("/admin/events/{event}/target", upload_target, methods=["POST"]),
     ]
@@ -116,6 +118,25 @@ async def export_event(request: Request) -> Response:
     except ApiError as exc:
         return _error(exc)
     return _download(text, fmt, f"{kind}-{event_id}")
+
+
+async def export_drawings(request: Request) -> Response:
+    """Every drawing of an event and a CSV manifest of them, as one zip streamed as it is
+    made (the manifest first)."""
+    try:
+        console = await _console(request, changes_state=False)
+        event_id = await _event_id(console, request.path_params["event"])
+        manifest, files = await console.drawings(event_id, base_url=_base_url(request, console))
+    except ApiError as exc:
+        return _error(exc)
+    return StreamingResponse(
+        zip_stream(manifest, files),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="drawings-{event_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 async def export_audit(request: Request) -> Response:

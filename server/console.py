@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from server import demo
@@ -18,10 +19,12 @@ from server.errors import ApiError, invalid_input
 from server.events import TITLE_MAX_CHARS, check_schedule, clean_text, target_webp
 from server.export import (
     AUDIT_COLUMNS,
+    DRAWING_COLUMNS,
     SUBMISSION_COLUMNS,
     WINNER_COLUMNS,
     Format,
     audit_rows,
+    drawing_rows,
     event_info,
     render,
     submission_rows,
@@ -344,3 +347,10 @@ class Console:
         after = {"format": fmt, "top": top}
         await self._record(f"export.{kind}", event_id or "", event_id or "", after=after)
         return text
+
+    async def drawings(self, event_id: str, *, base_url: str = "") -> tuple[str, dict[str, Path]]:
+        """Every drawing of an event: the CSV manifest and the files it names (for a zip)."""
+        event = await self.event(event_id)
+        rows, files = await drawing_rows(self.store, self.images, event.id, base_url=base_url)
+        await self._record("export.drawings", event.id, event.id, after={"format": "zip"})
+        return render("drawings", rows, DRAWING_COLUMNS, "csv", None), files

@@ -17,12 +17,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from server.audit import AuditEntry
-from server.images import image_url
+from server.images import ImageStore, image_url
 from server.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
 
 Format = Literal["csv", "json"]
@@ -66,6 +68,7 @@ SUBMISSION_COLUMNS = (
     "banned",
     "error",
 )
+DRAWING_COLUMNS = ("file", *SUBMISSION_COLUMNS)
 AUDIT_COLUMNS = ("id", "at", "at_iso", "who", "source", "action", "event_id", "target",
                  "before", "after")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -120,35 +123,93 @@ def _rankable(participant: ParticipantRecord, record: SubmissionRecord) -> bool:
 async def submission_rows(store: Store, event_id: str, *, base_url: str = "") -> list[Row]:
     """One row per submission of the event, oldest first (no contact details)."""
     participants = {p.id: p for p in await store.participants(event_id)}
+    return [
+        submission_row(record, participants.get(record.participant_id), base_url)
+        for record in await store.event_submissions(event_id)
+    ]
+
+
+def submission_row(
+    record: SubmissionRecord, participant: ParticipantRecord | None, base_url: str
+) -> Row:
+    return {
+        "id": record.id,
+        "created_at": record.created_at,
+        "created_at_iso": iso(record.created_at),
+        "participant_id": record.participant_id,
+        "nickname": record.nickname,
+        "prompt": record.prompt,
+        "normalised": record.normalised,
+        "status": record.status,
+        "score": record.score,
+        "score_display": display_score(record.score),
+        "image_url": base_url + image_url(record.image_key) if record.image_key else "",
+        "deduplicated": record.deduplicated,
+        "canonical_id": record.canonical_id,
+        "seed": record.seed,
+        "model_version": record.model_version,
+        "finished_at": record.finished_at,
+        "hidden": record.hidden,
+        "review": record.review,
+        "staff": participant.staff if participant else False,
+        "banned": participant.banned if participant else False,
+        "error": record.error,
+    }
+
+
+async def drawing_rows(
+    store: Store, images: ImageStore, event_id: str, *, base_url: str = ""
+) -> tuple[list[Row], dict[str, Path]]:
+    """The manifest of the drawings archive: one row per drawn submission, oldest first,
+    naming the file that holds its picture; and those files (a repeated prompt shares
+    the first one's picture, so the archive holds each picture once)."""
+    participants = {p.id: p for p in await store.participants(event_id)}
     rows: list[Row] = []
+    files: dict[str, Path] = {}
     for record in await store.event_submissions(event_id):
+        if not record.image_key or not images.exists(record.image_key):
+            continue
+        name = f"drawings/{record.image_key}.webp"
+        files[name] = images.path(record.image_key)
         participant = participants.get(record.participant_id)
-        rows.append(
-            {
-                "id": record.id,
-                "created_at": record.created_at,
-                "created_at_iso": iso(record.created_at),
-                "participant_id": record.participant_id,
-                "nickname": record.nickname,
-                "prompt": record.prompt,
-                "normalised": record.normalised,
-                "status": record.status,
-                "score": record.score,
-                "score_display": display_score(record.score),
-                "image_url": base_url + image_url(record.image_key) if record.image_key else "",
-                "deduplicated": record.deduplicated,
-                "canonical_id": record.canonical_id,
-                "seed": record.seed,
-                "model_version": record.model_version,
-                "finished_at": record.finished_at,
-                "hidden": record.hidden,
-                "review": record.review,
-                "staff": participant.staff if participant else False,
-                "banned": participant.banned if participant else False,
-                "error": record.error,
-            }
-        )
-    return rows
+        rows.append({"file": name, **submission_row(record, participant, base_url)})
+    return rows, files
+
+
+class _Pipe:
+    """A write-only stream whose bytes are taken out as they come: ZipFile writes a
+    stream it cannot seek with data descriptors, so nothing written is ever rewritten."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        taken = b"".join(self.chunks)
+        self.chunks.clear()
+        return taken
+
+
+def zip_stream(manifest: str, files: Mapping[str, Path]) -> Iterator[bytes]:
+    """A zip of ``manifest.csv`` and ``files`` (name in the zip to path), made one file at
+    a time: the whole archive is never in memory. Pictures are WebP, so stored as they are."""
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("manifest.csv", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        yield pipe.take()
+        for name, path in files.items():
+            archive.write(path, name)
+            yield pipe.take()
+    yield pipe.take()
 
 
 def audit_rows(entries: Sequence[AuditEntry]) -> list[Row]:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -190,6 +191,46 @@ async def test_all_submissions_export_has_every_submission_and_no_contact(contes
     text = (await http.get("/admin/export/current/submissions.csv", headers=auth)).text
     assert "alice@example.org" not in text
     assert len(list(csv.reader(io.StringIO(text)))) == len(rows) + 1
+
+
+async def test_drawings_zip_holds_every_drawing_with_its_manifest(contest: Any) -> None:
+    _, http, token, _, hidden, everyone = contest
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.stream("GET", "/admin/export/current/drawings.zip", headers=auth) as got:
+        assert got.status_code == 200
+        assert got.headers["content-type"] == "application/zip"
+        assert "content-length" not in got.headers  # streamed, not built whole first
+        archive = zipfile.ZipFile(io.BytesIO(await got.aread()))
+    assert archive.testzip() is None
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    submissions = (await http.get("/admin/export/current/submissions.csv", headers=auth)).text
+    # Every submission (hidden, staff and banned ones too: organisers see all), as in the
+    # submissions export, plus the file in the zip that holds its picture.
+    assert [{k: v for k, v in row.items() if k != "file"} for row in manifest] == list(
+        csv.DictReader(io.StringIO(submissions))
+    )
+    drawn = {d["id"]: d for p in everyone for d in p.drawings}
+    assert {row["id"] for row in manifest} == set(drawn)
+    assert {row["id"] for row in manifest if row["hidden"] == "true"} == hidden
+    for row in manifest:
+        picture = (await http.get(drawn[row["id"]]["imageUrl"])).content
+        assert archive.read(row["file"]) == picture, row["id"]
+    assert sorted(archive.namelist()) == sorted({"manifest.csv", *(r["file"] for r in manifest)})
+    assert len(archive.namelist()) < len(manifest) + 1  # a repeated prompt shares a picture
+    audit = await gql(http, "{ auditLog(first: 2) { action } }", token=token)
+    assert audit["auditLog"] == [{"action": "export.submissions"}, {"action": "export.drawings"}]
+
+
+async def test_drawings_zip_is_for_organisers_only(contest: Any) -> None:
+    app, _, _, ranked, _, _ = contest
+    for headers in ({}, {"Authorization": f"Bearer {ranked[0].token}"},
+                    {"Authorization": "Bearer lko_forged"}):
+        # A client of its own: the contest's client holds the organiser's login cookie.
+        async with httpx.AsyncClient(base_url=app.base_url) as anyone:
+            got = await anyone.get("/admin/export/current/drawings.zip", headers=headers)
+        assert got.status_code in (401, 403), headers
+        assert got.headers["content-type"] == "application/json"
+        assert got.json()["error"]["code"] in ("UNAUTHENTICATED", "FORBIDDEN")
 
 
 async def test_contact_needs_consent(live: Any) -> None:

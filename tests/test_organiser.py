@@ -60,6 +60,7 @@ SUBSCRIPTIONS = [
 EXPORTS = [
     "/admin/export/current/winners.csv",
     "/admin/export/current/submissions.json",
+    "/admin/export/current/drawings.zip",
     "/admin/export/audit.csv",
 ]
 
