@@ -64,6 +64,7 @@ _BUILD_INPUTS = (
     "play.html",
     "board.html",
     "admin.html",
+    "results.html",
     "vite.config.ts",
     "tsconfig.json",
     "package.json",
@@ -100,7 +101,7 @@ def _newest_input_mtime() -> float:
 
 def pages_are_built() -> bool:
     """web/dist exists and is newer than every build input."""
-    built = [DIST / f"{page}.html" for page in ("play", "board", "admin")]
+    built = [DIST / f"{page}.html" for page in ("play", "board", "admin", "results")]
     if not all(path.exists() for path in built):
         return False
     return min(path.stat().st_mtime for path in built) >= _newest_input_mtime()
@@ -186,6 +187,9 @@ def running_site(
         "LOOKALIKE_ORGANISER_PASSWORD": ORGANISER_PASSWORD,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        # This checkout's code, even where the environment's editable install of the
+        # package points at another checkout (a git worktree sharing one venv).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     env.update({f"LOOKALIKE_{name.upper()}": value for name, value in settings.items()})
     log = data_dir / "lookalike.log"
