@@ -34,7 +34,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
-PAGES = ("play", "board", "admin")
+PAGES = ("play", "board", "admin", "results")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

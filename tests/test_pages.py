@@ -294,10 +294,10 @@ def test_altcha_captcha_is_solved_in_the_page(open_page: PageOpener, altcha_site
 
 
 def test_pages_are_served_from_dist() -> None:
-    """The build writes the three pages with their assets under web/dist."""
+    """The build writes the pages with their assets under web/dist."""
     build_pages()
     dist = Path(__file__).resolve().parent.parent / "web" / "dist"
-    for page in ("play", "board", "admin"):
+    for page in ("play", "board", "admin", "results"):
         html = (dist / f"{page}.html").read_text()
         assert re.search(r'src="/assets/[^"]+\.js"', html), page
         assert "http://" not in html and "https://" not in html, f"{page}.html loads from a CDN"

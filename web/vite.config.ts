@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 
 const page = (name: string) => resolve(import.meta.dirname, `${name}.html`);
 
-// Three pages share one bundle graph; the server maps /play, /board and /admin
+// The pages share one bundle graph; the server maps /play, /board, /admin and /results
 // to the HTML files and serves /assets/* as static files from the same origin.
 export default defineConfig({
   base: "/",
@@ -14,7 +14,7 @@ export default defineConfig({
     target: "es2020",
     assetsInlineLimit: 4096,
     rollupOptions: {
-      input: { play: page("play"), board: page("board"), admin: page("admin") },
+      input: { play: page("play"), board: page("board"), admin: page("admin"), results: page("results") },
     },
   },
   server: {

@@ -46,6 +46,20 @@ export const WATCH_LEADERBOARD = `subscription WatchLeaderboard($first: Int!) {
   leaderboard(first: $first) { ${LEADERBOARD_FIELDS} }
 }`;
 
+/**
+ * The take-home results page: prompts come back null until the organisers reveal them.
+ * Without `prompts`, the query a server without the reveal answers (the page falls back).
+ */
+export function resultsQuery(prompts: boolean): string {
+  return `query Results($first: Int!) {
+  event { ${EVENT_FIELDS} ${prompts ? "promptsRevealed" : ""} }
+  leaderboard(first: $first) {
+    submissions { id name score imageUrl rank ${prompts ? "prompt" : ""} }
+    participantCount submissionCount frozen
+  }
+}`;
+}
+
 // ------------------------------------------------------------ organiser console
 
 const ORGANISER_EVENT_FIELDS = `

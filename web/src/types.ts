@@ -23,6 +23,16 @@ export interface LeaderboardEntry {
   rank: number;
 }
 
+/** A place in the final results: the prompt is null until the organisers reveal it. */
+export interface ResultEntry extends LeaderboardEntry {
+  prompt?: string | null;
+}
+
+export interface Results {
+  event: ContestEvent & { promptsRevealed?: boolean };
+  leaderboard: { submissions: ResultEntry[]; participantCount: number; submissionCount: number; frozen: boolean };
+}
+
 export interface Drawing {
   id: string;
   name: string;

@@ -5,7 +5,7 @@ import { useText } from "./text";
 import { AUDIT_LOG } from "../operations";
 import type { AuditEntry, OrganiserEvent } from "../types";
 import { describeChange } from "./audit";
-import { auditUrl, submissionsUrl, winnersUrl } from "./exports";
+import { auditUrl, drawingsUrl, submissionsUrl, winnersUrl } from "./exports";
 import { organiserError } from "./feedback";
 import { call } from "./organiser";
 
@@ -52,6 +52,15 @@ export function Records({ event }: { event: OrganiserEvent }) {
             <a class="button" href={submissionsUrl(event.id, "json")} download>JSON</a>
           </p>
           <p class="field__help">{t("admin.submissionsHelp")}</p>
+        </div>
+        <div class="export">
+          <h3 class="export__title">{t("admin.exportDrawings")}</h3>
+          <p class="export__links">
+            <a class="button" href={drawingsUrl(event.id)} download data-testid="drawings-zip">
+              {t("admin.drawingsZip")}
+            </a>
+          </p>
+          <p class="field__help">{t("admin.drawingsHelp")}</p>
         </div>
         <div class="export">
           <h3 class="export__title">{t("admin.exportAudit")}</h3>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { describeChange } from "./audit";
-import { auditUrl, submissionsUrl, winnersUrl } from "./exports";
+import { auditUrl, drawingsUrl, submissionsUrl, winnersUrl } from "./exports";
 import { normaliseClaimCode } from "./claim";
 import { fromLocalInput, scheduleProblem, toLocalInput } from "./schedule";
 
@@ -10,6 +10,7 @@ describe("export links", () => {
     expect(winnersUrl("0190-ab", "json", 10)).toBe("/admin/export/0190-ab/winners.json?top=10");
     expect(winnersUrl("e", "csv", 0)).toBe("/admin/export/e/winners.csv");
     expect(submissionsUrl("e/1", "csv")).toBe("/admin/export/e%2F1/submissions.csv");
+    expect(drawingsUrl("current")).toBe("/admin/export/current/drawings.zip");
     expect(auditUrl("json")).toBe("/admin/export/audit.json");
     expect(auditUrl("csv", "e 1")).toBe("/admin/export/audit.csv?eventId=e%201");
   });

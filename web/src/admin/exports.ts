@@ -16,6 +16,11 @@ export function submissionsUrl(eventId: string, format: ExportFormat): string {
   return `/admin/export/${encodeURIComponent(eventId)}/submissions.${format}`;
 }
 
+/** Every drawing of the event and a CSV manifest of them, as one zip. */
+export function drawingsUrl(eventId: string): string {
+  return `/admin/export/${encodeURIComponent(eventId)}/drawings.zip`;
+}
+
 /** The audit log, of one event or of everything. */
 export function auditUrl(format: ExportFormat, eventId?: string | null): string {
   const query = eventId ? `?eventId=${encodeURIComponent(eventId)}` : "";

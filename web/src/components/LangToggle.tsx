@@ -8,7 +8,8 @@ export function LangToggle() {
       type="button"
       class="lang-toggle"
       lang={lang === "en" ? "ko" : "en"}
-      aria-label={t("lang.switchLabel")}
+      // The name starts with the text shown, so speech control ("click 한국어") finds it.
+      aria-label={`${t("lang.switch")}: ${t("lang.switchLabel")}`}
       onClick={() => setLang(lang === "en" ? "ko" : "en")}
     >
       {t("lang.switch")}

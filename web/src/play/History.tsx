@@ -31,9 +31,10 @@ export function History({ submissions, bestScore, selectedId, onShow, onReuse }:
           const best = submission.score != null && bestScore != null && submission.score === bestScore;
           return (
             <li key={submission.id} class={`history__item ${submission.id === selectedId ? "history__item--selected" : ""}`}>
-              <button type="button" class="history__show" onClick={() => onShow(submission)} aria-label={`${t("history.show")}: ${submission.prompt}`}>
+              <button type="button" class="history__show" onClick={() => onShow(submission)}>
                 <Picture class="history__thumb" src={submission.status === "DONE" ? submission.imageUrl : null} alt="" />
                 <span class="history__text">
+                  <span class="sr-only">{t("history.show")}: </span>
                   <span class="history__prompt">{submission.prompt}</span>
                   <span class={`history__score ${best ? "history__score--best" : ""}`}>
                     {submission.status === "DONE" ? `${best ? "★ " : ""}${percent(submission.score)}` : t(STATUS_KEY[submission.status])}

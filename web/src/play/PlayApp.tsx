@@ -8,6 +8,7 @@ import { History } from "./History";
 import { JoinForm } from "./JoinForm";
 import { MeCard } from "./MeCard";
 import { PromptForm, type Blocked } from "./PromptForm";
+import { announcement } from "./announce";
 import { ResultCard } from "./ResultCard";
 import { usePlay } from "./usePlay";
 
@@ -52,6 +53,10 @@ export function PlayApp() {
         <p class="banner banner--reconnecting" role="status">{t("banner.reconnecting")}</p>
       ) : null}
 
+      <p class="sr-only" role="status" aria-atomic="true" data-testid="announcer">
+        {me ? announcement(current?.submission ?? null, me.rank, event?.participantCount ?? 0, t) : ""}
+      </p>
+
       <main class="play-main">
         {model.phase === "loading" ? <div class="card skeleton" aria-busy="true" /> : null}
 
@@ -92,12 +97,7 @@ export function PlayApp() {
                 </div>
                 <div ref={resultRef} class="result-anchor">
                   {current ? (
-                    <ResultCard
-                      tracked={current}
-                      me={me}
-                      participantCount={event.participantCount}
-                      targetImageUrl={event.targetImageUrl}
-                    />
+                    <ResultCard tracked={current} me={me} event={event} resultsUrl={resultsUrl(config.playUrl)} />
                   ) : null}
                 </div>
                 <History
@@ -130,4 +130,9 @@ export function PlayApp() {
       </main>
     </div>
   );
+}
+
+/** The results page beside the play page (the public address the server gave). */
+function resultsUrl(playUrl: string): string {
+  return playUrl.replace(/\/play$/, "/results");
 }

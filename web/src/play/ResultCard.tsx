@@ -2,22 +2,30 @@ import { Picture } from "../components/Picture";
 import { percent } from "../format";
 import { useI18n } from "../i18n";
 import { useNow } from "../store";
-import type { Participant } from "../types";
+import type { ContestEvent, Participant } from "../types";
+import { ShareButton } from "./ShareButton";
+import { shareCardOf } from "./shareCard";
 import { etaLeft, type Tracked } from "./tracking";
 
 interface Props {
   tracked: Tracked;
   me: Participant;
-  participantCount: number;
-  targetImageUrl: string;
+  event: ContestEvent;
+  /** Where the results will be, printed on the share card. */
+  resultsUrl: string;
 }
 
-/** The submission being followed: its place in line, the drawing, then the score. */
-export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Props) {
+/**
+ * The submission being followed: its place in line, the drawing, then the score.
+ * A screen reader hears these changes from the page's live region (see announce.ts).
+ */
+export function ResultCard({ tracked, me, event, resultsUrl }: Props) {
   const { t } = useI18n();
+  const { participantCount, targetImageUrl } = event;
   const { submission } = tracked;
   const waiting = submission.status === "QUEUED" || submission.status === "GENERATING";
   const now = useNow(1000, waiting);
+  const card = shareCardOf(submission, me, event, resultsUrl, t);
   const eta = etaLeft(tracked, now);
   const isBest =
     submission.status === "DONE" &&
@@ -29,7 +37,7 @@ export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Pr
     me.submissions.filter((s) => s.status === "DONE").length > 1;
 
   return (
-    <section class={`card result result--${submission.status.toLowerCase()}`} aria-live="polite" data-status={submission.status}>
+    <section class={`card result result--${submission.status.toLowerCase()}`} data-status={submission.status}>
       <p class="result__prompt">“{submission.prompt ?? ""}”</p>
       {submission.status === "DONE" ? (
         <>
@@ -49,6 +57,7 @@ export function ResultCard({ tracked, me, participantCount, targetImageUrl }: Pr
           <p class="result__hint" data-testid="result-hint">
             {submission.copied ? t("result.copied") : submission.deduplicated ? t("result.dedup") : t("result.tryAgain")}
           </p>
+          {card ? <ShareButton card={card} name={`lookalike-${submission.id}.png`} /> : null}
         </>
       ) : submission.status === "FAILED" ? (
         <div class="result__failed">
