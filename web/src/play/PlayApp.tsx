@@ -1,5 +1,5 @@
 import { useRef, useState } from "preact/hooks";
-import { LangToggle } from "../components/LangToggle";
+import { TopBar } from "../components/TopBar";
 import { Picture } from "../components/Picture";
 import { errorMessage } from "../errors";
 import { useI18n } from "../i18n";
@@ -39,13 +39,7 @@ export function PlayApp() {
 
   return (
     <div class="play-app">
-      <header class="topbar">
-        <div class="topbar__brand">
-          <span class="logo" aria-hidden="true" />
-          <span class="topbar__title">{event?.title || t("brand")}</span>
-        </div>
-        <LangToggle />
-      </header>
+      <TopBar title={event?.title} />
 
       {!model.online ? (
         <p class="banner banner--offline" role="status">{t("banner.offline")}</p>

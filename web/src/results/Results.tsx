@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { asApiError, request, type ApiError } from "../api";
-import { LangToggle } from "../components/LangToggle";
+import { TopBar } from "../components/TopBar";
 import { Picture } from "../components/Picture";
 import { errorMessage } from "../errors";
 import { count, percent } from "../format";
@@ -44,13 +44,7 @@ export function Results() {
 
   return (
     <div class="results-app">
-      <header class="topbar">
-        <div class="topbar__brand">
-          <span class="logo" aria-hidden="true" />
-          <span class="topbar__title">{event?.title || t("brand")}</span>
-        </div>
-        <LangToggle />
-      </header>
+      <TopBar title={event?.title} />
       <main class="results-main" aria-busy={data == null && error == null}>
         <h1 class="results-title">{t("results.title")}</h1>
         {error ? (
