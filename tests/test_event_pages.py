@@ -162,6 +162,9 @@ def test_play_page_is_accessible_and_announces_progress(
     assert axe_violations(phone) == []
 
     join(phone, unique("screenreader"))
+    phone.get_by_role("button", name="Draw it!").click()  # nothing written: an error note
+    expect(phone.get_by_role("alert")).to_have_text("Please write something first.")
+    assert axe_violations(phone) == []
     announcer = phone.get_by_role("status").and_(phone.get_by_test_id("announcer"))
     score = draw(phone, f"{unique('prompt')} a duck read aloud")
     expect(announcer).to_contain_text(f"Drawn. Similarity {score}.")
