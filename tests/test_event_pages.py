@@ -98,7 +98,11 @@ def contest(site: str) -> Contest:
 
 
 def axe_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now."""
+    """axe-core's serious and critical violations on the page at rest: with reduced
+    motion (the pages honour it), once every animation has run out; a contrast measured
+    mid-fade is no contrast anyone reads."""
+    page.emulate_media(reduced_motion="reduce")
+    page.evaluate("Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)))")
     # Evaluated, not added as a <script>: the pages' CSP forbids inline scripts.
     page.evaluate(AXE.read_text() + "\n;true")
     found: list[dict[str, Any]] = page.evaluate(
@@ -106,7 +110,7 @@ def axe_violations(page: Page) -> list[str]:
     )
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        + ", ".join(f"{node['target']}: {node['failureSummary']}" for node in v["nodes"][:5])
         for v in found
         if v["impact"] in ("serious", "critical")
     ]
@@ -116,10 +120,10 @@ def uses_web_font(page: Page, text: str) -> bool:
     """The page's body is set in the bundled font, and its faces for ``text`` have loaded."""
     result: bool = page.evaluate(
         """async ([family, text]) => {
-            await document.fonts.ready;
+            // Text just rendered may not have asked for its slices yet: ask, and wait.
+            const loaded = await document.fonts.load(`16px "${family}"`, text);
             const body = getComputedStyle(document.body).fontFamily;
-            const faces = [...document.fonts].filter(f => f.family.includes(family));
-            return body.includes(family) && faces.some(f => f.status === "loaded")
+            return body.startsWith(`"${family}"`) && loaded.length > 0
                 && document.fonts.check(`16px "${family}"`, text);
         }""",
         [FONT, text],
@@ -182,6 +186,9 @@ def test_board_admin_and_results_are_accessible(open_page: PageOpener, contest: 
     assert axe_violations(admin) == []
     log_in_organiser(admin)
     expect(admin.get_by_role("heading", name="Live moderation feed")).to_be_visible()
+    # At rest: every card's player flags loaded (until then its buttons are disabled).
+    expect(admin.locator(".mod-card").first).to_be_visible()
+    expect(admin.locator(".mod-card button:disabled")).to_have_count(0)
     assert axe_violations(admin) == []
     for tab in ("Players", "Events", "Raffle", "Exports"):
         admin.get_by_role("tab", name=tab).click()
