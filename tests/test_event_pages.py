@@ -252,3 +252,36 @@ def test_share_card_is_a_png_of_the_drawing_beside_the_target(
     difference = PIL.ImageStat.Stat(PIL.ImageChops.difference(placed, drawing)).mean
     assert max(difference) < 12, difference
 
+
+
+def test_results_show_the_prompts_once_revealed(
+    open_page: PageOpener, site: str, contest: Contest
+) -> None:
+    """Last in the module: the reveal is public; it is taken back at the end."""
+    token = organiser_token(site)
+    reveal = "mutation($top: Int!) { revealPrompts(top: $top) { promptsRevealed } }"
+    assert graphql(site, reveal, {"top": 3}, token)["revealPrompts"]["promptsRevealed"]
+    try:
+        board = graphql(site, "{ leaderboard(first: 10) { submissions { id prompt } } }")
+        revealed = [e["prompt"] for e in board["leaderboard"]["submissions"][:3]]
+        assert all(revealed) and not any(
+            e["prompt"] for e in board["leaderboard"]["submissions"][3:]
+        )
+        page = open_page("/results")
+        podium = page.locator(".results-podium [data-testid=place]")
+        expect(podium).to_have_count(3)
+        for place, prompt in zip(podium.all(), revealed, strict=True):
+            expect(place.get_by_test_id("prompt")).to_contain_text(prompt)
+        expect(page.get_by_test_id("prompt")).to_have_count(3)  # only the top 3 revealed
+        expect(page.get_by_test_id("prompts-hidden")).to_have_count(0)
+        for nickname, prompt in contest.ranked.items():
+            if prompt in revealed:
+                expect(page.locator("[data-testid=place]", has_text=nickname)).to_contain_text(
+                    prompt
+                )
+        screenshot(page, "results-revealed")
+        content = page.content()
+        for secret in (contest.staff, contest.banned, contest.hidden, *contest.prompts[5:]):
+            assert secret not in content, secret
+    finally:
+        graphql(site, reveal, {"top": 0}, token)

@@ -46,19 +46,14 @@ export const WATCH_LEADERBOARD = `subscription WatchLeaderboard($first: Int!) {
   leaderboard(first: $first) { ${LEADERBOARD_FIELDS} }
 }`;
 
-/**
- * The take-home results page: prompts come back null until the organisers reveal them.
- * Without `prompts`, the query a server without the reveal answers (the page falls back).
- */
-export function resultsQuery(prompts: boolean): string {
-  return `query Results($first: Int!) {
-  event { ${EVENT_FIELDS} ${prompts ? "promptsRevealed" : ""} }
+/** The take-home results page: prompts come back null until the organisers reveal them. */
+export const RESULTS = `query Results($first: Int!) {
+  event { ${EVENT_FIELDS} promptsRevealed }
   leaderboard(first: $first) {
-    submissions { id name score imageUrl rank ${prompts ? "prompt" : ""} }
+    submissions { id name score imageUrl rank prompt }
     participantCount submissionCount frozen
   }
 }`;
-}
 
 // ------------------------------------------------------------ organiser console
 

@@ -25,11 +25,11 @@ export interface LeaderboardEntry {
 
 /** A place in the final results: the prompt is null until the organisers reveal it. */
 export interface ResultEntry extends LeaderboardEntry {
-  prompt?: string | null;
+  prompt: string | null;
 }
 
 export interface Results {
-  event: ContestEvent & { promptsRevealed?: boolean };
+  event: ContestEvent & { promptsRevealed: boolean };
   leaderboard: { submissions: ResultEntry[]; participantCount: number; submissionCount: number; frozen: boolean };
 }
 

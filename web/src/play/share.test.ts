@@ -14,6 +14,8 @@ const drawn: Submission = {
   score: 0.5910864472389221,
   imageUrl: "/images/aa.webp",
   deduplicated: false,
+  copied: false,
+  hidden: false,
   createdAt: 1,
   queuePosition: null,
   etaSeconds: null,
@@ -44,8 +46,10 @@ describe("share card", () => {
     expect(JSON.stringify(card)).not.toContain(SECRET);
   });
 
-  it("exists only for a drawn picture", () => {
+  it("exists only for a drawn picture of one's own that is not hidden", () => {
     expect(shareCardOf({ ...drawn, status: "GENERATING", imageUrl: null }, me, event, "", t)).toBeNull();
+    expect(shareCardOf({ ...drawn, hidden: true }, me, event, "", t)).toBeNull();
+    expect(shareCardOf({ ...drawn, copied: true, deduplicated: true }, me, event, "", t)).toBeNull();
     expect(shareCardOf(drawn, { ...me, rank: null }, event, "", t)?.rank).toBeNull();
   });
 });

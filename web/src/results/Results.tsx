@@ -5,7 +5,7 @@ import { Picture } from "../components/Picture";
 import { errorMessage } from "../errors";
 import { count, percent } from "../format";
 import { useI18n } from "../i18n";
-import { resultsQuery } from "../operations";
+import { RESULTS } from "../operations";
 import type { ResultEntry, Results as ResultsData } from "../types";
 
 /** The podium and this many places below it. */
@@ -24,7 +24,7 @@ export function Results() {
 
   useEffect(() => {
     const load = () =>
-      loadResults().then(
+      request<ResultsData>(RESULTS, { first: SHOWN }, { retries: 2 }).then(
         (fresh) => {
           setData(fresh);
           setError(null);
@@ -95,16 +95,6 @@ export function Results() {
       </main>
     </div>
   );
-}
-
-/** The results; from a server without the prompts' reveal, without prompts. */
-async function loadResults(): Promise<ResultsData> {
-  try {
-    return await request<ResultsData>(resultsQuery(true), { first: SHOWN }, { retries: 2 });
-  } catch (caught) {
-    if (asApiError(caught).code !== "UNSUPPORTED") throw caught;
-    return request<ResultsData>(resultsQuery(false), { first: SHOWN }, { retries: 2 });
-  }
 }
 
 function Place({ entry, podium = false }: { entry: ResultEntry; podium?: boolean }) {
