@@ -161,16 +161,19 @@ async def drawing_rows(
     store: Store, images: ImageStore, event_id: str, *, base_url: str = ""
 ) -> tuple[list[Row], dict[str, Path]]:
     """The manifest of the drawings archive: one row per drawn submission, oldest first,
-    naming the file that holds its picture; and those files (a repeated prompt shares
-    the first one's picture, so the archive holds each picture once)."""
+    naming the file that holds its picture; and those files. A repeated prompt shares the
+    first one's picture, so the archive holds each picture once; a hidden picture is not
+    in it (its row stays, with no file), as it is served to no one."""
     participants = {p.id: p for p in await store.participants(event_id)}
     rows: list[Row] = []
     files: dict[str, Path] = {}
     for record in await store.event_submissions(event_id):
-        if not record.image_key or not images.exists(record.image_key):
+        key = record.image_key
+        if not key or not images.exists(key):
             continue
-        name = f"drawings/{record.image_key}.webp"
-        files[name] = images.path(record.image_key)
+        name = "" if await store.image_hidden(key) else f"drawings/{key}.webp"
+        if name:
+            files[name] = images.path(key)
         participant = participants.get(record.participant_id)
         rows.append({"file": name, **submission_row(record, participant, base_url)})
     return rows, files
