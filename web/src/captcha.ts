@@ -1,5 +1,6 @@
 /**
- * The captcha on the prompt form, behind one small interface whatever the provider.
+ * The captcha on the prompt form (and the join form where the event asks for one), behind
+ * one small interface whatever the provider.
  *
  * ALTCHA (the default) is a proof-of-work widget bundled with the page: it needs no
  * third-party origin, and it starts solving as soon as the form gets focus, so by the

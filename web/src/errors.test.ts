@@ -25,6 +25,17 @@ describe("errorMessage", () => {
     expect(errorMessage(down, en, 0)).toBe("The booth is restarting a part. Please try again.");
   });
 
+  it("says a join's limit in its own words, counting down too", () => {
+    const limited = new ApiError("RATE_LIMITED", "too many joins at once; try again in 5 s", undefined, 4.2);
+    expect(errorMessage(limited, en, undefined, "join")).toBe(
+      "Too many people joined from this network just now. Please try again in 5 s.",
+    );
+    expect(errorMessage(limited, ko, 2, "join")).toBe("이 네트워크에서 방금 너무 많은 사람이 참가했어요. 2초 후에 다시 시도해 주세요.");
+    expect(errorMessage(limited, en, 0, "join")).toBe("You can join now.");
+    // Codes without a join text read as anywhere else.
+    expect(errorMessage(new ApiError("CAPTCHA_REQUIRED", "x"), en, undefined, "join")).toBe("Please finish the quick check first.");
+  });
+
   it("names the reason of INVALID_INPUT", () => {
     expect(errorMessage(new ApiError("INVALID_INPUT", "x", "blocked"), en)).toBe(
       "That contains a word we can't accept. Please use different words.",

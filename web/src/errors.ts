@@ -12,21 +12,26 @@ export function hasCountdown(error: ApiError): boolean {
   return COUNTDOWN_CODES.has(error.code) && error.retryAfter != null;
 }
 
+/** What was being tried, where an error reads differently for it (e.g. a join's limit). */
+export type ErrorAction = "join";
+
 /**
  * The friendly message for `error`. `secondsLeft` is the live countdown for
- * RATE_LIMITED, BUSY and UNAVAILABLE (the caller ticks it from `retryAfter`).
+ * RATE_LIMITED, BUSY and UNAVAILABLE (the caller ticks it from `retryAfter`); `action`'s
+ * own text (`err.CODE.action`) wins where there is one.
  */
-export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number): string {
-  if (error.code === "RATE_LIMITED" || error.code === "BUSY" || error.code === "UNAVAILABLE") {
+export function errorMessage(error: ApiError, t: Translate, secondsLeft?: number, action?: ErrorAction): string {
+  const own = action && `err.${error.code}.${action}`;
+  const code = own && hasKey(own) ? own : `err.${error.code}`;
+  if (COUNTDOWN_CODES.has(error.code)) {
     const s = secondsLeft ?? (error.retryAfter != null ? Math.ceil(error.retryAfter) : undefined);
-    if (s == null || s <= 0) return t(`err.${error.code}.over`);
-    return t(`err.${error.code}`, { s });
+    const key = s == null || s <= 0 ? `${code}.over` : code;
+    return hasKey(key) ? t(key, { s: s ?? 0 }) : t("err.INTERNAL");
   }
   if (error.code === "INVALID_INPUT" && error.reason) {
     const key = `err.INVALID_INPUT.${error.reason}`;
     if (hasKey(key)) return t(key);
   }
   if (REQUEST.has(error.code)) return t("err.BAD_REQUEST");
-  const key = `err.${error.code}`;
-  return hasKey(key) ? t(key) : t("err.INTERNAL");
+  return hasKey(code) ? t(code) : t("err.INTERNAL");
 }

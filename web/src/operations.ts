@@ -3,7 +3,7 @@
 const SUBMISSION_FIELDS = `
   id prompt status score imageUrl deduplicated copied hidden createdAt queuePosition etaSeconds error`;
 
-const EVENT_FIELDS = `id title targetImageUrl status participantCount submissionCount frozen`;
+const EVENT_FIELDS = `id title targetImageUrl status participantCount submissionCount frozen joinCaptcha`;
 
 const PARTICIPANT_FIELDS = `
   id nickname bestScore rank claimCode
@@ -11,7 +11,7 @@ const PARTICIPANT_FIELDS = `
 
 const LEADERBOARD_FIELDS = `
   eventId
-  submissions { id name score imageUrl rank }
+  submissions { id name score imageUrl rank prompt }
   lastUpdatedAt participantCount submissionCount frozen stale
   latest { id name score imageUrl }`;
 
@@ -21,8 +21,10 @@ export const EVENT = `query Event { event { ${EVENT_FIELDS} } }`;
 
 export const ME = `query Me { me { ${PARTICIPANT_FIELDS} } }`;
 
-export const JOIN = `mutation Join($nickname: String!, $contact: String, $contactConsent: Boolean! = false) {
-  join(nickname: $nickname, contact: $contact, contactConsent: $contactConsent) {
+export const JOIN = `mutation Join(
+  $nickname: String!, $contact: String, $contactConsent: Boolean! = false, $captcha: String
+) {
+  join(nickname: $nickname, contact: $contact, contactConsent: $contactConsent, captcha: $captcha) {
     token participant { ${PARTICIPANT_FIELDS} }
   }
 }`;
@@ -59,10 +61,11 @@ export const RESULTS = `query Results($first: Int!) {
 
 const ORGANISER_EVENT_FIELDS = `
   id title targetImageUrl status participantCount submissionCount
-  opensAt closesAt holdForReview frozen frozenAt current createdAt`;
+  opensAt closesAt holdForReview frozen frozenAt current createdAt promptsRevealed joinCaptcha`;
 
 const MODERATED_FIELDS = `
-  id participantId nickname prompt status score imageUrl deduplicated hidden review createdAt finishedAt`;
+  id participantId nickname prompt status score imageUrl deduplicated hidden review createdAt finishedAt
+  copied canonicalId copies { id participantId nickname createdAt }`;
 
 const PLAYER_FIELDS = `id nickname staff banned createdAt claimCode submissionCount bestScore rank`;
 
@@ -93,8 +96,15 @@ export const CREATE_EVENT = `mutation CreateEvent(
   ) { ${ORGANISER_EVENT_FIELDS} }
 }`;
 
-export const UPDATE_EVENT = `mutation UpdateEvent($id: ID!, $title: String, $holdForReview: Boolean) {
-  updateEvent(id: $id, title: $title, holdForReview: $holdForReview) { ${ORGANISER_EVENT_FIELDS} }
+export const UPDATE_EVENT = `mutation UpdateEvent($id: ID!, $title: String, $holdForReview: Boolean, $joinCaptcha: Boolean) {
+  updateEvent(id: $id, title: $title, holdForReview: $holdForReview, joinCaptcha: $joinCaptcha) {
+    ${ORGANISER_EVENT_FIELDS}
+  }
+}`;
+
+/** Every board shows the prompts of the best `top` entries (0 takes it back). */
+export const REVEAL_PROMPTS = `mutation RevealPrompts($eventId: ID!, $top: Int!) {
+  revealPrompts(eventId: $eventId, top: $top) { ${ORGANISER_EVENT_FIELDS} }
 }`;
 
 export const SET_EVENT_SCHEDULE = `mutation SetEventSchedule($id: ID!, $opensAt: Float, $closesAt: Float) {

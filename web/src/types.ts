@@ -13,6 +13,8 @@ export interface ContestEvent {
   submissionCount: number;
   /** The public board shows frozen standings (organisers still see live ones). */
   frozen?: boolean;
+  /** Joining needs a solved captcha. */
+  joinCaptcha?: boolean;
 }
 
 export interface LeaderboardEntry {
@@ -21,6 +23,8 @@ export interface LeaderboardEntry {
   score: number;
   imageUrl: string;
   rank: number;
+  /** Private until the organisers reveal the best prompts (then on the board). */
+  prompt?: string | null;
 }
 
 /** A place in the final results: the prompt is null until the organisers reveal it. */
@@ -112,6 +116,9 @@ export interface OrganiserEvent extends ContestEvent {
   /** The event /play and /board show. */
   current: boolean;
   createdAt: number;
+  /** The boards show the best entries' prompts now. */
+  promptsRevealed: boolean;
+  joinCaptcha: boolean;
 }
 
 export type ReviewState = "NONE" | "PENDING" | "APPROVED";
@@ -130,6 +137,12 @@ export interface ModeratedSubmission {
   review: ReviewState;
   createdAt: number;
   finishedAt: number | null;
+  /** Another participant sent this prompt first: it shares their picture, never ranks. */
+  copied: boolean;
+  /** The first drawing of this prompt (its own id on a first drawing). */
+  canonicalId: string | null;
+  /** On a first drawing: other participants' later submissions of its prompt. */
+  copies: Pick<ModeratedSubmission, "id" | "participantId" | "nickname" | "createdAt">[];
 }
 
 /** A participant as organisers see it, with the live standing. */

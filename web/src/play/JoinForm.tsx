@@ -1,27 +1,35 @@
 import { useState } from "preact/hooks";
 import { ApiError, asApiError } from "../api";
+import type { CaptchaConfig } from "../captcha";
 import { useI18n } from "../i18n";
+import { CaptchaBox, useCaptcha } from "./CaptchaBox";
 import { ErrorNote } from "./ErrorNote";
+import { useCooldown } from "./useCooldown";
 
 interface Props {
   maxChars: number;
   closed: boolean;
   notice: ApiError | null;
-  onJoin: (nickname: string, contact: string | null) => Promise<void>;
+  /** The captcha to solve before joining; null where the event does not ask for one. */
+  captcha: CaptchaConfig | null;
+  onJoin: (nickname: string, contact: string | null, captcha: string | null) => Promise<void>;
 }
 
 const CONTACT_MAX_CHARS = 200;
 
-export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
+export function JoinForm({ maxChars, closed, notice, captcha: captchaConfig, onJoin }: Props) {
   const { t } = useI18n();
   const [nickname, setNickname] = useState("");
   const [contact, setContact] = useState("");
   const [consent, setConsent] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(notice);
+  const captcha = useCaptcha();
+  const [waitSeconds, startCooldown] = useCooldown();
 
   async function submit(event: Event) {
     event.preventDefault();
+    if (busy || waitSeconds > 0) return;
     const trimmed = nickname.trim();
     if (!trimmed) {
       setError(new ApiError("INVALID_INPUT", "nickname is empty", "empty"));
@@ -36,16 +44,20 @@ export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
     setBusy(true);
     setError(null);
     try {
-      await onJoin(trimmed, kept && consent ? kept : null);
+      const token = await captcha.solve();
+      await onJoin(trimmed, kept && consent ? kept : null, token);
     } catch (caught) {
-      setError(asApiError(caught));
+      const apiError = asApiError(caught);
+      setError(apiError);
+      startCooldown(apiError);
     } finally {
       setBusy(false);
+      captcha.reset();
     }
   }
 
   return (
-    <form class="card join" onSubmit={submit} noValidate>
+    <form class="card join" onSubmit={submit} noValidate data-captcha={captcha.state}>
       <h2 class="card__title">{t("join.title")}</h2>
       <label class="field">
         <span class="field__label">{t("join.nickname")}</span>
@@ -94,10 +106,11 @@ export function JoinForm({ maxChars, closed, notice, onJoin }: Props) {
         />
         <span>{t("join.consent")}</span>
       </label>
-      {error ? <ErrorNote error={error} /> : null}
+      {captchaConfig && !closed ? <CaptchaBox config={captchaConfig} {...captcha.box} /> : null}
+      {error ? <ErrorNote error={error} action="join" /> : null}
       {closed ? <p class="note note--info">{t("err.EVENT_CLOSED")}</p> : null}
-      <button class="button button--primary" type="submit" disabled={busy || closed}>
-        {busy ? t("join.joining") : t("join.submit")}
+      <button class="button button--primary" type="submit" disabled={busy || closed || waitSeconds > 0}>
+        {busy ? t("join.joining") : waitSeconds > 0 ? t("join.wait", { s: waitSeconds }) : t("join.submit")}
       </button>
     </form>
   );

@@ -115,6 +115,7 @@ export function PlayApp() {
                 maxChars={config.limits?.nicknameMaxChars ?? DEFAULT_NICKNAME_MAX_CHARS}
                 closed={closed}
                 notice={model.joinNotice}
+                captcha={event.joinCaptcha && config.captcha.provider !== "off" ? config.captcha : null}
                 onJoin={model.join}
               />
             )}

@@ -1,14 +1,11 @@
-import { useRef, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ApiError, asApiError } from "../api";
-import type { Captcha, CaptchaState } from "../captcha";
-import { hasCountdown } from "../errors";
-import { secondsLeft } from "../format";
 import { useI18n } from "../i18n";
-import { useNow } from "../store";
 import type { ClientConfig, Submission } from "../types";
-import { CaptchaBox } from "./CaptchaBox";
+import { CaptchaBox, useCaptcha } from "./CaptchaBox";
 import { ErrorNote } from "./ErrorNote";
 import { cleanPrompt } from "./tracking";
+import { useCooldown } from "./useCooldown";
 
 export type Blocked = "closed" | "banned" | "inFlight" | null;
 
@@ -24,15 +21,11 @@ interface Props {
 
 export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, onSubmit, onSubmitted }: Props) {
   const { t } = useI18n();
-  const captcha = useRef<Captcha | null>(null);
-  const [captchaState, setCaptchaState] = useState<CaptchaState>("idle");
-  const [captchaBroken, setCaptchaBroken] = useState(false);
+  const captcha = useCaptcha();
   const [stage, setStage] = useState<"idle" | "verifying" | "sending">("idle");
   const [error, setError] = useState<ApiError | null>(null);
-  const [cooldownUntil, setCooldownUntil] = useState(0);
-  const now = useNow(250, cooldownUntil > Date.now());
-  const waitSeconds = secondsLeft(cooldownUntil, now);
-  const useCaptcha = config.captcha.provider !== "off";
+  const [waitSeconds, startCooldown] = useCooldown();
+  const showCaptcha = config.captcha.provider !== "off";
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -48,15 +41,13 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
     }
     setError(null);
     let token: string | null = null;
-    const widget = captcha.current;
-    if (widget) {
+    if (captcha.needed()) {
       setStage("verifying");
       try {
-        token = await widget.solve();
-      } catch {
+        token = await captcha.solve();
+      } catch (caught) {
         setStage("idle");
-        setError(new ApiError("CAPTCHA_INVALID", "captcha failed"));
-        widget.reset();
+        setError(asApiError(caught));
         return;
       }
     }
@@ -67,10 +58,10 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
     } catch (caught) {
       const apiError = asApiError(caught);
       setError(apiError);
-      if (hasCountdown(apiError)) setCooldownUntil(Date.now() + (apiError.retryAfter ?? 0) * 1000);
+      startCooldown(apiError);
     } finally {
       setStage("idle");
-      widget?.reset(); // a captcha token is good for one try
+      captcha.reset();
     }
   }
 
@@ -90,7 +81,7 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
   const disabled = blocked != null || stage !== "idle" || waitSeconds > 0;
 
   return (
-    <form class="card prompt" onSubmit={submit} noValidate data-captcha={captchaState}>
+    <form class="card prompt" onSubmit={submit} noValidate data-captcha={captcha.state}>
       <label class="field">
         <span class="field__label">
           {t("prompt.label")}
@@ -118,17 +109,9 @@ export function PromptForm({ config, maxChars, prompt, onPromptChange, blocked, 
         />
       </label>
       <p class="prompt__rule">{t("prompt.rule")}</p>
-      {useCaptcha && blocked !== "closed" && blocked !== "banned" ? (
-        <CaptchaBox
-          config={config.captcha}
-          onReady={(mounted) => {
-            captcha.current = mounted;
-          }}
-          onState={setCaptchaState}
-          onLoadError={() => setCaptchaBroken(true)}
-        />
+      {showCaptcha && blocked !== "closed" && blocked !== "banned" ? (
+        <CaptchaBox config={config.captcha} {...captcha.box} />
       ) : null}
-      {captchaBroken ? <p class="note note--error">{t("captcha.unavailable")}</p> : null}
       {error ? <ErrorNote error={error} /> : null}
       {blocked === "banned" && error?.code !== "BANNED" ? <ErrorNote error={new ApiError("BANNED", "banned")} /> : null}
       <button class="button button--primary button--big" type="submit" disabled={disabled}>

@@ -41,8 +41,9 @@ export interface PlayModel {
   /** The socket is down while a drawing is being followed. */
   reconnecting: boolean;
   retryLoad(): void;
-  /** `contact` is sent only when the attendee ticked the consent box. */
-  join(nickname: string, contact: string | null): Promise<void>;
+  /** `contact` is sent only when the attendee ticked the consent box; `captcha` where
+   * the event asks for one. */
+  join(nickname: string, contact: string | null, captcha: string | null): Promise<void>;
   submit(prompt: string, captcha: string | null): Promise<Submission>;
   show(submission: Submission): void;
 }
@@ -185,15 +186,24 @@ export function usePlay(): PlayModel {
     }
   }, [followId, refresh]);
 
-  const join = useCallback(async (nickname: string, contact: string | null) => {
-    const variables = contact ? { nickname, contact, contactConsent: true } : { nickname };
-    const data = await request<{ join: { token: string; participant: Participant } }>(JOIN, variables);
-    participantToken.set(data.join.token);
-    setJoinNotice(null);
-    setBanned(false);
-    setMe(normalise(data.join.participant));
-    setCurrent(null);
-  }, []);
+  const join = useCallback(
+    async (nickname: string, contact: string | null, captcha: string | null) => {
+      const variables = { nickname, captcha, ...(contact ? { contact, contactConsent: true } : {}) };
+      try {
+        const data = await request<{ join: { token: string; participant: Participant } }>(JOIN, variables);
+        participantToken.set(data.join.token);
+        setJoinNotice(null);
+        setBanned(false);
+        setMe(normalise(data.join.participant));
+        setCurrent(null);
+      } catch (error) {
+        // The organisers turned the join captcha on since the page loaded: show it.
+        if (asApiError(error).code === "CAPTCHA_REQUIRED") void refresh().catch(() => undefined);
+        throw error;
+      }
+    },
+    [refresh],
+  );
 
   const submit = useCallback(
     async (prompt: string, captcha: string | null) => {
