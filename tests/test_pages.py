@@ -11,9 +11,12 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import (
+    Page,
     Route,
     WebSocketRoute,
     expect,
@@ -29,11 +32,14 @@ from tests.pages_support import (
     build_pages,
     draw,
     expect_live,
+    graphql,
     graphql_error,
     join,
     log_in_organiser,
+    organiser_token,
     running_site,
     screenshot,
+    seed_drawing,
     unique,
 )
 
@@ -181,19 +187,24 @@ ERRORS = {
 }
 
 
+def answer_with(page: Page, operation: str, body: dict[str, Any]) -> None:
+    """Answer the page's GraphQL ``operation`` with ``body``; the rest reaches the server."""
+
+    def answer(route: Route) -> None:
+        if f"mutation {operation}(" in (route.request.post_data or ""):
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+        else:
+            route.fallback()
+
+    page.route("**/graphql", answer)
+
+
 @pytest.mark.parametrize("case", list(ERRORS))
 def test_submit_errors_show_friendly_messages(open_page: PageOpener, case: str) -> None:
     body, message, button = ERRORS[case]
     phone = open_page("/play")
     join(phone, unique("oops"))
-
-    def answer_submit_with_error(route: Route) -> None:
-        if "SubmitPrompt" in (route.request.post_data or ""):
-            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-        else:
-            route.fallback()
-
-    phone.route("**/graphql", answer_submit_with_error)
+    answer_with(phone, "SubmitPrompt", body)
     phone.get_by_label("Your prompt").fill("a duck in a bowtie")
     phone.get_by_role("button", name="Draw it!").click()
     alert = phone.get_by_role("alert").first
@@ -203,6 +214,66 @@ def test_submit_errors_show_friendly_messages(open_page: PageOpener, case: str) 
         expect(phone.locator("form.prompt button[type=submit]")).to_be_disabled()
     if case == "RATE_LIMITED":
         screenshot(phone, "play-error-rate-limited")
+
+
+def test_join_limit_says_so_and_counts_down(open_page: PageOpener) -> None:
+    phone = open_page("/play")
+    body = graphql_error("RATE_LIMITED", "too many joins at once; try again in 30 s", retryAfter=30)
+    answer_with(phone, "Join", body)
+    phone.get_by_label("Nickname").fill(unique("crowd"))
+    phone.get_by_role("button", name="Join").click()
+    expect(phone.get_by_role("alert")).to_have_text(
+        re.compile(
+            r"^Too many people joined from this network just now\. "
+            r"Please try again in (29|30) s\.$"
+        )
+    )
+    button = phone.locator("form.join button[type=submit]")
+    expect(button).to_have_text(re.compile(r"^Wait (29|30) s$"))
+    expect(button).to_be_disabled()
+    screenshot(phone, "play-join-rate-limited")
+
+
+REVEAL_BOARD = "/board?top=20"  # every entry this module makes is on it
+REVEAL = "mutation($top: Int!) { revealPrompts(top: $top) { promptsRevealed } }"
+
+
+def test_board_shows_the_top_prompts_only_after_the_reveal(
+    open_page: PageOpener, site: str
+) -> None:
+    nickname = unique("reveal")
+    # Markup in a prompt is text, and a long one stops after two lines.
+    prompt = (
+        f"<b>bold</b> duck {nickname} " + "wearing a tiny golden crown and a velvet cape " * 5
+    ).strip()
+    seed_drawing(site, nickname, prompt)
+    board = open_page(REVEAL_BOARD, viewport=BIG_SCREEN)
+    expect_live(board)
+    entry = board.locator(".entry", has_text=nickname)
+    expect(entry).to_be_visible()
+    # Before the reveal the prompt is nowhere in the board (nor in what it was sent).
+    expect(board.locator(".entry__prompt")).to_have_count(0)
+    assert "velvet cape" not in board.content()
+
+    token = organiser_token(site)
+    try:
+        assert graphql(site, REVEAL, {"top": 20}, token)["revealPrompts"]["promptsRevealed"]
+        # The subscription pushes the reveal: no reload.
+        shown = entry.locator(".entry__prompt")
+        shown.wait_for(timeout=15_000)
+        expect(shown).to_have_text(f"“{prompt}”")
+        assert board.locator(".entry__prompt b").count() == 0
+        lines = shown.evaluate(
+            """(el) => ({ height: el.clientHeight, full: el.scrollHeight,
+                         line: parseFloat(getComputedStyle(el).lineHeight) })"""
+        )
+        assert lines["full"] > lines["height"], lines  # clamped ...
+        assert lines["height"] <= 2 * lines["line"] + 1, lines  # ... to two lines
+        screenshot(board, "board-prompts-revealed")
+    finally:
+        graphql(site, REVEAL, {"top": 0}, token)
+    # Taken back: gone from the board again, live.
+    expect(board.locator(".entry__prompt")).to_have_count(0)
 
 
 def test_user_content_is_shown_as_text_everywhere(open_page: PageOpener) -> None:
@@ -291,6 +362,50 @@ def test_altcha_captcha_is_solved_in_the_page(open_page: PageOpener, altcha_site
     screenshot(phone, "play-captcha")
     phone.get_by_role("button", name=re.compile(r"Draw it!|Checking you're human")).click()
     expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN_MS)
+
+
+JOIN_CAPTCHA = """mutation($id: ID!, $on: Boolean!) {
+  updateEvent(id: $id, joinCaptcha: $on) { joinCaptcha } }"""
+
+
+def test_join_needs_the_captcha_where_the_organisers_ask(
+    open_page: PageOpener, altcha_site: str
+) -> None:
+    # A phone that loaded before the organisers turned the join captcha on.
+    early = open_page("/play", base_url=altcha_site)
+    expect(early.get_by_role("button", name="Join")).to_be_visible()
+    expect(early.locator("form.join altcha-widget")).to_have_count(0)
+
+    token = organiser_token(altcha_site)
+    event_id = graphql(altcha_site, "{ event { id } }")["event"]["id"]
+    assert graphql(altcha_site, JOIN_CAPTCHA, {"id": event_id, "on": True}, token)
+    try:
+        # The server refuses a join without a solved captcha ...
+        answer = httpx.post(
+            f"{altcha_site}/graphql",
+            json={"query": 'mutation { join(nickname: "no-check") { token } }'},
+            timeout=30,
+        ).json()
+        assert answer["errors"][0]["extensions"]["code"] == "CAPTCHA_REQUIRED", answer
+
+        # ... so the early phone is told, and shows the captcha; then its join goes through.
+        early.get_by_label("Nickname").fill(unique("late"))
+        early.get_by_role("button", name="Join").click()
+        expect(early.get_by_role("alert")).to_have_attribute("data-code", "CAPTCHA_REQUIRED")
+        expect(early.locator("form.join altcha-widget")).to_be_attached()
+        early.get_by_role("button", name="Join").click()
+        expect(early.get_by_label("Your prompt")).to_be_visible()
+
+        # A phone that loads now shows it on the join form at once.
+        phone = open_page("/play", base_url=altcha_site)
+        expect(phone.locator("form.join altcha-widget")).to_be_attached()
+        nickname = unique("human")
+        phone.get_by_label("Nickname").fill(nickname)
+        screenshot(phone, "play-join-captcha")
+        phone.get_by_role("button", name="Join").click()
+        expect(phone.locator(".me-card__name")).to_have_text(nickname)
+    finally:
+        graphql(altcha_site, JOIN_CAPTCHA, {"id": event_id, "on": False}, token)
 
 
 def test_pages_are_served_from_dist() -> None:

@@ -2,6 +2,7 @@ import { Picture } from "../components/Picture";
 import { percent } from "../format";
 import type { LeaderboardEntry } from "../types";
 import { ChangeChip } from "./ChangeChip";
+import { EntryName } from "./EntryName";
 import { entryKey, type Changes } from "./changes";
 
 const ORDER = [1, 0, 2]; // silver, gold, bronze from left to right
@@ -26,7 +27,7 @@ export function Podium({ entries, changes }: { entries: LeaderboardEntry[]; chan
                 <span class="medal">{entry.rank}</span>
                 <ChangeChip change={change} />
               </div>
-              <h3 class="entry__name">{entry.name}</h3>
+              <EntryName entry={entry} />
               <p class="entry__score">{percent(entry.score)}</p>
             </article>
             <div class="podium__step" aria-hidden="true" />

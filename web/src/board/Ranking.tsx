@@ -2,6 +2,7 @@ import { Picture } from "../components/Picture";
 import { percent } from "../format";
 import type { LeaderboardEntry } from "../types";
 import { ChangeChip } from "./ChangeChip";
+import { EntryName } from "./EntryName";
 import { entryKey, type Changes } from "./changes";
 
 /** Places 4 and below, one row each. */
@@ -19,7 +20,7 @@ export function Ranking({ entries, changes }: { entries: LeaderboardEntry[]; cha
             >
               <span class="entry__rank">{entry.rank}</span>
               <Picture class="entry__thumb" src={entry.imageUrl} alt={entry.name} />
-              <h3 class="entry__name">{entry.name}</h3>
+              <EntryName entry={entry} />
               <ChangeChip change={change} />
               <p class="entry__score">{percent(entry.score)}</p>
             </article>

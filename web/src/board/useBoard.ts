@@ -126,7 +126,14 @@ function sameBoard(a: Leaderboard, b: Leaderboard): boolean {
     a.latest.length === b.latest.length &&
     a.submissions.every((e, i) => {
       const o = b.submissions[i];
-      return e.id === o.id && e.rank === o.rank && e.score === o.score && e.name === o.name && e.imageUrl === o.imageUrl;
+      return (
+        e.id === o.id &&
+        e.rank === o.rank &&
+        e.score === o.score &&
+        e.name === o.name &&
+        e.imageUrl === o.imageUrl &&
+        (e.prompt ?? null) === (o.prompt ?? null) // the organisers revealed or took back the prompts
+      );
     }) &&
     a.latest.every((d, i) => d.id === b.latest[i].id && d.imageUrl === b.latest[i].imageUrl)
   );
