@@ -87,7 +87,9 @@ def confirm(admin: Page, button: str, *, reason: str | None = None) -> None:
 
 
 def card(admin: Page, nickname: str) -> Locator:
-    return admin.get_by_test_id("moderation-feed").locator(".mod-card", has_text=nickname)
+    """The feed's card of ``nickname``'s drawing (not one that lists them as a copier)."""
+    name = admin.locator(".mod-card__name", has_text=nickname)
+    return admin.get_by_test_id("moderation-feed").locator(".mod-card", has=name)
 
 
 def fetch_text(page: Page, href: str) -> dict[str, Any]:
@@ -232,6 +234,66 @@ def test_new_event_with_an_uploaded_target_becomes_current(
             site,
             "mutation($id: ID!) { setCurrentEvent(id: $id) { id } }",
             {"id": before["id"]},
+            organiser_token(site),
+        )
+
+
+def test_copies_are_listed_and_the_top_prompts_revealed_from_the_console(
+    open_page: PageOpener, admin: Page, site: str
+) -> None:
+    author, copier = unique("first"), unique("copier")
+    prompt = f"a duck that everyone copies {author}"
+    seed_drawing(site, author, prompt)
+    seed_drawing(site, copier, prompt)  # someone else's prompt: shown at once, never ranked
+
+    # The first drawing lists who copied it, counted.
+    copies = card(admin, author).get_by_test_id("copies")
+    expect(copies).to_have_text(f"1 copy copied by {copier}")
+    expect(copies.locator(".badge")).to_have_text("1 copy")
+    screenshot(admin, "admin-copies")
+
+    board = open_page(BOARD, viewport=BIG_SCREEN)
+    expect_live(board)
+    expect(board.locator(".entry", has_text=author)).to_be_visible()
+    expect(board.locator(".entry", has_text=copier)).to_have_count(0)
+    expect(board.locator(".entry__prompt")).to_have_count(0)
+
+    reveal = admin.get_by_test_id("reveal-prompts")
+    expect(reveal.get_by_label("How many")).to_have_value("10")
+    try:
+        reveal.get_by_label("How many").fill("20")
+        reveal.get_by_role("button", name="Reveal top prompts").click()
+        expect(admin.get_by_role("dialog")).to_contain_text("Reveal the top 20 prompts?")
+        confirm(admin, "Reveal")
+        expect(reveal).to_have_attribute("data-revealed", "true")
+        shown = board.locator(".entry", has_text=author).locator(".entry__prompt")
+        expect(shown).to_have_text(f"“{prompt}”")
+        screenshot(admin, "admin-prompts-revealed")
+
+        reveal.get_by_role("button", name="Take back").click()
+        expect(reveal).to_have_attribute("data-revealed", "false")
+        expect(board.locator(".entry__prompt")).to_have_count(0)
+    finally:
+        graphql(site, "mutation { revealPrompts(top: 0) { id } }", token=organiser_token(site))
+
+
+def test_join_captcha_is_switched_with_the_event_settings(admin: Page, site: str) -> None:
+    current = "{ event { id title joinCaptcha } }"
+    event = graphql(site, current)["event"]
+    assert event["joinCaptcha"] is False
+    open_tab(admin, "Events")
+    row = admin.locator(f".event-row[data-event-id='{event['id']}']")
+    try:
+        row.get_by_role("button", name="Edit").click()
+        row.get_by_label("Require captcha to join").check()
+        row.get_by_role("button", name="Save").click()
+        expect(row.locator(".badge", has_text="Captcha to join")).to_be_visible()
+        assert graphql(site, current)["event"]["joinCaptcha"] is True
+    finally:
+        graphql(
+            site,
+            "mutation($id: ID!) { updateEvent(id: $id, joinCaptcha: false) { id } }",
+            {"id": event["id"]},
             organiser_token(site),
         )
 

@@ -156,7 +156,7 @@ function Console({ name, expiresAt }: { name: string; expiresAt: number }) {
         {model.error && !model.events ? <p class="note note--error" role="alert">{model.error.message}</p> : null}
         {!model.events && !model.error ? <div class="panel skeleton" aria-busy="true" /> : null}
         {model.events?.length === 0 ? <p class="note note--info">{t("admin.noEvents")}</p> : null}
-        {event && tab === "moderation" ? <Moderation key={event.id} event={event} top={top} /> : null}
+        {event && tab === "moderation" ? <Moderation key={event.id} event={event} top={top} onChange={model.replace} /> : null}
         {tab === "events" && model.events ? <Events model={model} /> : null}
         {event && tab === "players" ? <Players key={event.id} event={event} /> : null}
         {event && tab === "raffle" ? <Raffle key={event.id} event={event} /> : null}

@@ -58,6 +58,8 @@ function EventRow({ event, model }: { event: OrganiserEvent; model: EventsModel 
           <StatusBadge event={event} />
           {event.frozen ? <span class="badge badge--frozen">{t("admin.frozenBadge")}</span> : null}
           {event.holdForReview ? <span class="badge badge--warn">{t("admin.holdForReview")}</span> : null}
+          {event.joinCaptcha ? <span class="badge badge--muted">{t("admin.joinCaptchaBadge")}</span> : null}
+          {event.promptsRevealed ? <span class="badge badge--muted">{t("admin.revealedBadge")}</span> : null}
         </p>
         <p class="event-row__meta">
           {count(event.participantCount, lang)} {t("board.players")} · {count(event.submissionCount, lang)}{" "}
@@ -242,11 +244,12 @@ function NewEvent({ model }: { model: EventsModel }) {
   );
 }
 
-/** Title, hold-for-review, schedule and (before any drawing) the target picture. */
+/** Title, hold-for-review, the join captcha, schedule and (before any drawing) the target picture. */
 function EditEvent({ event, onSaved, onDone }: { event: OrganiserEvent; onSaved: (e: OrganiserEvent) => void; onDone: () => void }) {
   const { t } = useText();
   const [title, setTitle] = useState(event.title);
   const [hold, setHold] = useState(event.holdForReview);
+  const [joinCaptcha, setJoinCaptcha] = useState(event.joinCaptcha);
   const [opens, setOpens] = useState(toLocalInput(event.opensAt));
   const [closes, setCloses] = useState(toLocalInput(event.closesAt));
   const [file, setFile] = useState<File | null>(null);
@@ -263,11 +266,12 @@ function EditEvent({ event, onSaved, onDone }: { event: OrganiserEvent; onSaved:
       const saved = await act(
         async () => {
           let latest = event;
-          if (title.trim() !== event.title || hold !== event.holdForReview) {
+          if (title.trim() !== event.title || hold !== event.holdForReview || joinCaptcha !== event.joinCaptcha) {
             const data = await call<{ updateEvent: OrganiserEvent }>(UPDATE_EVENT, {
               id: event.id,
               title: title.trim(),
               holdForReview: hold,
+              joinCaptcha,
             });
             latest = data.updateEvent;
           }
@@ -313,6 +317,13 @@ function EditEvent({ event, onSaved, onDone }: { event: OrganiserEvent; onSaved:
         <span>
           {t("admin.holdForReview")}
           <small class="check__help">{t("admin.holdHelp")}</small>
+        </span>
+      </label>
+      <label class="check">
+        <input type="checkbox" name="joinCaptcha" checked={joinCaptcha} onChange={(e) => setJoinCaptcha(e.currentTarget.checked)} />
+        <span>
+          {t("admin.joinCaptcha")}
+          <small class="check__help">{t("admin.joinCaptchaHelp")}</small>
         </span>
       </label>
       {targetLocked ? (

@@ -6,13 +6,22 @@ import type { Leaderboard, LeaderboardEntry, ModeratedSubmission, OrganiserEvent
 import { approve, ban, hide, markStaff, unban, unhide } from "./actions";
 import { organiserError, useBusy } from "./feedback";
 import { playerByNickname } from "./organiser";
+import { RevealPrompts } from "./RevealPrompts";
 import { useModerationFeed, usePlayerFlags, useReviewQueue } from "./useModeration";
 
 /**
  * The live moderation feed (every new drawing with its prompt, hidden ones too) beside
  * the live top entries, with Hide and Ban on each; drawings held for review on top.
  */
-export function Moderation({ event, top }: { event: OrganiserEvent; top: Leaderboard | null }) {
+export function Moderation({
+  event,
+  top,
+  onChange,
+}: {
+  event: OrganiserEvent;
+  top: Leaderboard | null;
+  onChange: (event: OrganiserEvent) => void;
+}) {
   const { t } = useText();
   const { feed, patch, error } = useModerationFeed(event.id);
   const { flags, remember } = usePlayerFlags(feed?.map((s) => s.participantId) ?? []);
@@ -69,6 +78,7 @@ export function Moderation({ event, top }: { event: OrganiserEvent; top: Leaderb
             <TopRow key={entry.id} entry={entry} eventId={event.id} />
           ))}
         </ol>
+        <RevealPrompts event={event} onChange={onChange} />
       </aside>
     </div>
   );
@@ -99,9 +109,19 @@ function SubmissionCard({ submission: s, flags, now, onSubmission, onPlayer }: C
       if (player) onPlayer(player);
     });
 
-  const classes = ["mod-card", s.hidden ? "mod-card--hidden" : "", banned ? "mod-card--banned" : ""];
+  const classes = [
+    "mod-card",
+    s.hidden ? "mod-card--hidden" : "",
+    banned ? "mod-card--banned" : "",
+    s.copied ? "mod-card--copy" : "",
+  ];
   return (
-    <li class={classes.join(" ")} data-id={s.id} data-hidden={s.hidden ? "true" : "false"}>
+    <li
+      class={classes.join(" ")}
+      data-id={s.id}
+      data-hidden={s.hidden ? "true" : "false"}
+      data-copied={s.copied ? "true" : "false"}
+    >
       <Picture class="mod-card__picture" src={s.imageUrl} alt={s.prompt} />
       <div class="mod-card__body">
         <p class="mod-card__head">
@@ -109,6 +129,7 @@ function SubmissionCard({ submission: s, flags, now, onSubmission, onPlayer }: C
           <span class="mod-card__score">{percent(s.score)}</span>
         </p>
         <p class="mod-card__prompt" title={s.prompt}>{s.prompt}</p>
+        {s.copies.length > 0 ? <Copies copies={s.copies} /> : null}
         <p class="mod-card__badges">
           <span class="mod-card__time">{ago(s.createdAt * 1000, now, t)}</span>
           {s.status !== "DONE" ? <span class="badge badge--muted">{t(`admin.sub.${s.status}`)}</span> : null}
@@ -117,7 +138,11 @@ function SubmissionCard({ submission: s, flags, now, onSubmission, onPlayer }: C
           {s.review === "APPROVED" ? <span class="badge badge--good">{t("admin.approved")}</span> : null}
           {banned ? <span class="badge badge--bad">{t("admin.banned")}</span> : null}
           {staff ? <span class="badge badge--muted">{t("admin.staff")}</span> : null}
-          {s.deduplicated ? <span class="badge badge--muted">{t("admin.duplicate")}</span> : null}
+          {s.copied ? (
+            <span class="badge badge--warn" title={t("admin.copyHelp")}>{t("admin.copy")}</span>
+          ) : s.deduplicated ? (
+            <span class="badge badge--muted">{t("admin.duplicate")}</span>
+          ) : null}
           <button
             type="button"
             class="button--link mod-card__staff"
@@ -176,6 +201,25 @@ function SubmissionCard({ submission: s, flags, now, onSubmission, onPlayer }: C
         </div>
       </div>
     </li>
+  );
+}
+
+/** Named in full up to this many; the rest are counted. */
+const COPIES_NAMED = 5;
+
+/** Who sent a first drawing's prompt again after its author (shown, never ranked). */
+function Copies({ copies }: { copies: ModeratedSubmission["copies"] }) {
+  const { t } = useText();
+  const names = copies.slice(0, COPIES_NAMED).map((copy) => copy.nickname).join(", ");
+  const more = copies.length - COPIES_NAMED;
+  return (
+    <p class="mod-card__copies" data-testid="copies">
+      <span class="badge badge--warn">
+        {copies.length === 1 ? t("admin.copies.one") : t("admin.copies.other", { n: copies.length })}
+      </span>{" "}
+      {t("admin.copiedBy", { names })}
+      {more > 0 ? ` ${t("admin.copiesMore", { n: more })}` : ""}
+    </p>
   );
 }
 

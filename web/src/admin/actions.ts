@@ -3,9 +3,10 @@
  * action feels irreversible, then saying how it went. Each resolves to what the server
  * answered, or null when cancelled or refused.
  */
+import { REVEAL_PROMPTS } from "../operations";
 import type { ModeratedSubmission, OrganiserEvent, Player } from "../types";
 import { act, ask } from "./feedback";
-import { eventAction, moderatePlayer, moderateSubmission } from "./organiser";
+import { call, eventAction, moderatePlayer, moderateSubmission } from "./organiser";
 import { textNow as t, type AdminKey } from "./text";
 
 export function hide(submission: Pick<ModeratedSubmission, "id" | "nickname">): Promise<ModeratedSubmission | null> {
@@ -99,4 +100,24 @@ export async function onEvent(
     if (!answer) return null;
   }
   return act(() => eventAction(action, event.id), () => t(EVENT_DONE[action], { title: event.title }));
+}
+
+/** Show the prompts of the best `top` entries on every board (asking first), or with
+ * 0 make them private again. */
+export async function revealPrompts(
+  event: Pick<OrganiserEvent, "id" | "title">,
+  top: number,
+): Promise<OrganiserEvent | null> {
+  if (top > 0) {
+    const answer = await ask({
+      title: t("admin.reveal.ask", { n: top }),
+      body: t("admin.reveal.askBody", { n: top, title: event.title }),
+      confirm: t("admin.reveal.confirm"),
+    });
+    if (!answer) return null;
+  }
+  return act(
+    async () => (await call<{ revealPrompts: OrganiserEvent }>(REVEAL_PROMPTS, { eventId: event.id, top })).revealPrompts,
+    () => (top > 0 ? t("admin.done.revealed", { n: top, title: event.title }) : t("admin.done.unrevealed", { title: event.title })),
+  );
 }
