@@ -41,6 +41,20 @@ WEB = REPO / "web"
 DIST = WEB / "dist"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+def page_test_marks(timeout: float) -> list[pytest.MarkDecorator]:
+    """A page-test module's marks: ``browser``, a time limit that also covers the
+    module's one-time set-up (building the pages, starting the site), and a skip where
+    Debian's Chromium is missing."""
+    return [
+        pytest.mark.browser,
+        pytest.mark.timeout(timeout),
+        pytest.mark.skipif(
+            not CHROMIUM.exists(),
+            reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+        ),
+    ]
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -24,7 +24,6 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.pages_support import (
     BIG_SCREEN,
-    CHROMIUM,
     LAPTOP,
     ORGANISER_PASSWORD,
     PageOpener,
@@ -35,20 +34,14 @@ from tests.pages_support import (
     join,
     log_in_organiser,
     organiser_token,
+    page_test_marks,
     running_site,
     screenshot,
     seed_drawing,
     unique,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(300),  # includes the module's set-up: build and start the site
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
+pytestmark = page_test_marks(timeout=300)
 
 # The board shows the top 20, so every entry these tests make is on it.
 BOARD = "/board?top=20"

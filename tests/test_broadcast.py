@@ -13,19 +13,15 @@ from playwright.sync_api import expect
 from server.connection import EmbeddedRedis, free_port
 from tests.pages_support import (
     BIG_SCREEN,
-    CHROMIUM,
     PageOpener,
     build_pages,
     expect_live,
+    page_test_marks,
     running_site,
     screenshot,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(420),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM}"),
-]
+pytestmark = page_test_marks(timeout=420)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from playwright.sync_api import Page, Response, expect
 from tests.pages_support import (
     ARTIFACTS,
     BIG_SCREEN,
-    CHROMIUM,
     LAPTOP,
     WEB,
     PageOpener,
@@ -36,20 +35,14 @@ from tests.pages_support import (
     join,
     log_in_organiser,
     organiser_token,
+    page_test_marks,
     running_site,
     screenshot,
     seed_drawing,
     unique,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(420),  # includes the module's set-up: build, start, seed
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
+pytestmark = page_test_marks(timeout=420)
 
 AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
 FONT = "Noto Sans KR Variable"

@@ -24,7 +24,6 @@ from playwright.sync_api import (
 
 from tests.pages_support import (
     BIG_SCREEN,
-    CHROMIUM,
     DRAWN_MS,
     LAPTOP,
     SCORE,
@@ -37,21 +36,14 @@ from tests.pages_support import (
     join,
     log_in_organiser,
     organiser_token,
+    page_test_marks,
     running_site,
     screenshot,
     seed_drawing,
     unique,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    # Covers the module's one-time set-up too: building the pages and starting the site.
-    pytest.mark.timeout(420),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
+pytestmark = page_test_marks(timeout=420)
 
 
 @pytest.fixture(scope="module")
