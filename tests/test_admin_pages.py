@@ -12,6 +12,7 @@ where the phone page is not what is being tested. Screenshots go to test-artifac
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,8 +188,12 @@ def submit_refusal(site: str, token: str) -> str | None:
 
 
 def png(path: Path, colour: tuple[int, int, int]) -> Path:
+    """A picture bigger than a GraphQL request may be (as a photo would be): ``colour``
+    with a stripe of noise."""
+    picture = PIL.Image.new("RGB", (320, 320), colour)
+    picture.paste(PIL.Image.frombytes("RGB", (320, 160), os.urandom(320 * 160 * 3)))
     buffer = io.BytesIO()
-    PIL.Image.new("RGB", (96, 96), colour).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     path.write_bytes(buffer.getvalue())
     return path
 

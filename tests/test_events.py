@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import random
 import subprocess
 import sys
 import time
@@ -47,7 +48,9 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture
 async def served(live: Any) -> Any:
-    async with running(live, worker=False, target_max_side=256, target_max_bytes=20_000) as pair:
+    # A body limit above the target limit, so that the target's own checks answer here.
+    settings = {"target_max_side": 256, "target_max_bytes": 20_000, "max_body_bytes": 100_000}
+    async with running(live, worker=False, **settings) as pair:
         yield pair
 
 
@@ -121,6 +124,29 @@ async def test_the_upload_route_takes_raw_picture_bytes(served: Any) -> None:
         headers=auth,
     )
     assert missing.status_code == 404
+
+
+async def test_a_photo_bigger_than_a_graphql_body_goes_through_the_upload_route(
+    live: Any,
+) -> None:
+    noise = PIL.Image.frombytes("RGB", (256, 256), random.Random(7).randbytes(256 * 256 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    photo = buffer.getvalue()
+    async with running(live, worker=False) as (app, http):
+        assert len(photo) > app.settings.max_body_bytes  # as a real photo would be
+        token = await login(http)
+        event = await create(http, token, "Day 4")
+        with pytest.raises(GraphQLErrors) as refused:
+            await create(http, token, "Day 5", photo)
+        assert refused.value.code == "PAYLOAD_TOO_LARGE"
+        response = await http.post(
+            f"/admin/events/{event['id']}/target",
+            content=photo,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
+        assert response.json()["targetImageUrl"] != event["targetImageUrl"]
 
 
 async def test_events_have_their_own_board_dedup_space_and_target(live: Any) -> None:

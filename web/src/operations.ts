@@ -86,13 +86,13 @@ export const ORGANISER_LOGOUT = `mutation OrganiserLogout { organiserLogout }`;
 
 export const EVENTS = `query Events { events { ${ORGANISER_EVENT_FIELDS} } }`;
 
+/** The target picture goes to `POST /admin/events/{id}/target` afterwards (organiser.ts). */
 export const CREATE_EVENT = `mutation CreateEvent(
-  $title: String!, $opensAt: Float, $closesAt: Float, $holdForReview: Boolean!,
-  $makeCurrent: Boolean!, $targetImageBase64: String
+  $title: String!, $opensAt: Float, $closesAt: Float, $holdForReview: Boolean!, $makeCurrent: Boolean!
 ) {
   createEvent(
     title: $title, opensAt: $opensAt, closesAt: $closesAt, holdForReview: $holdForReview,
-    makeCurrent: $makeCurrent, targetImageBase64: $targetImageBase64
+    makeCurrent: $makeCurrent
   ) { ${ORGANISER_EVENT_FIELDS} }
 }`;
 
@@ -109,10 +109,6 @@ export const REVEAL_PROMPTS = `mutation RevealPrompts($eventId: ID!, $top: Int!)
 
 export const SET_EVENT_SCHEDULE = `mutation SetEventSchedule($id: ID!, $opensAt: Float, $closesAt: Float) {
   setEventSchedule(id: $id, opensAt: $opensAt, closesAt: $closesAt) { ${ORGANISER_EVENT_FIELDS} }
-}`;
-
-export const SET_EVENT_TARGET = `mutation SetEventTarget($id: ID!, $imageBase64: String!) {
-  setEventTarget(id: $id, imageBase64: $imageBase64) { ${ORGANISER_EVENT_FIELDS} }
 }`;
 
 /** Event actions that take only the event's id and answer the event. */

@@ -2,11 +2,11 @@ import { useEffect, useState } from "preact/hooks";
 import { Picture } from "../components/Picture";
 import { count, dateTime } from "../format";
 import { useText } from "./text";
-import { CREATE_EVENT, SET_EVENT_SCHEDULE, SET_EVENT_TARGET, UPDATE_EVENT } from "../operations";
+import { CREATE_EVENT, SET_EVENT_SCHEDULE, UPDATE_EVENT } from "../operations";
 import type { OrganiserEvent } from "../types";
 import { onEvent } from "./actions";
 import { act, useBusy } from "./feedback";
-import { call } from "./organiser";
+import { call, uploadTarget } from "./organiser";
 import { fromLocalInput, scheduleProblem, toLocalInput } from "./schedule";
 import { StatusBadge } from "./StatusBadge";
 import { chosenEventId, type EventsModel } from "./useEvents";
@@ -103,16 +103,6 @@ function EventRow({ event, model }: { event: OrganiserEvent; model: EventsModel 
   );
 }
 
-/** The picked file as a data: URL (the API takes base64; a data: URL is fine). */
-function readAsDataUrl(file: File): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.onerror = () => reject(reader.error ?? new Error("could not read the file"));
-    reader.readAsDataURL(file);
-  });
-}
-
 /** A target picture input with a preview; `onPick` gets the file or null. */
 function TargetPicker({ file, onPick, disabled }: { file: File | null; onPick: (file: File | null) => void; disabled?: boolean }) {
   const { t } = useText();
@@ -169,16 +159,15 @@ function NewEvent({ model }: { model: EventsModel }) {
     void run("create", async () => {
       const created = await act(
         async () => {
-          const targetImageBase64 = file ? await readAsDataUrl(file) : null;
           const data = await call<{ createEvent: OrganiserEvent }>(CREATE_EVENT, {
             title: title.trim(),
             opensAt,
             closesAt,
             holdForReview: hold,
             makeCurrent,
-            targetImageBase64,
           });
-          return data.createEvent;
+          const created = data.createEvent;
+          return file ? { ...created, targetImageUrl: await uploadTarget(created.id, file) } : created;
         },
         (event) => t("admin.done.created", { title: event.title }),
       );
@@ -279,11 +268,7 @@ function EditEvent({ event, onSaved, onDone }: { event: OrganiserEvent; onSaved:
             const data = await call<{ setEventSchedule: OrganiserEvent }>(SET_EVENT_SCHEDULE, { id: event.id, opensAt, closesAt });
             latest = data.setEventSchedule;
           }
-          if (file) {
-            const imageBase64 = await readAsDataUrl(file);
-            const data = await call<{ setEventTarget: OrganiserEvent }>(SET_EVENT_TARGET, { id: event.id, imageBase64 });
-            latest = data.setEventTarget;
-          }
+          if (file) latest = { ...latest, targetImageUrl: await uploadTarget(event.id, file) };
           return latest;
         },
         (changed) => t("admin.done.saved", { title: changed.title }),

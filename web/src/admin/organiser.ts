@@ -63,6 +63,34 @@ export async function call<T>(
   }
 }
 
+/**
+ * A new target picture for an event, sent as its bytes to `POST /admin/events/{id}/target`
+ * (a picture is too big for a GraphQL request, whose body the server bounds). Answers the
+ * picture's new URL; throws {@link ApiError}.
+ */
+export async function uploadTarget(eventId: string, file: File): Promise<string> {
+  const headers: Record<string, string> = { ...CSRF_HEADERS, "Content-Type": file.type || "application/octet-stream" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(`/admin/events/${encodeURIComponent(eventId)}/target`, {
+      method: "POST",
+      body: file,
+      headers,
+      credentials: "same-origin",
+    });
+  } catch (error) {
+    throw asApiError(error);
+  }
+  const body = (await response.json().catch(() => null)) as
+    | { targetImageUrl?: string; error?: { code?: string; message?: string; reason?: string } }
+    | null;
+  if (response.ok && body?.targetImageUrl) return body.targetImageUrl;
+  const error = asApiError([{ message: body?.error?.message ?? `HTTP ${response.status}`, extensions: body?.error ?? {} }]);
+  if (error.code === "UNAUTHENTICATED") sessionEnded(error);
+  throw error;
+}
+
 /** The session ended on the server (expired, or logged out elsewhere). */
 export function sessionEnded(notice: ApiError) {
   if (session.get().status !== "in") return;
