@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from graphql import GraphQLError
@@ -46,7 +47,8 @@ class ApiError(GraphQLError):
     ) -> None:
         extensions: dict[str, Any] = {"code": code, **details}
         if retry_after is not None:
-            extensions["retryAfter"] = round(max(retry_after, 0.0), 3)
+            # Up to the next millisecond: a wait of 0.3 ms must not read "retry after 0".
+            extensions["retryAfter"] = math.ceil(round(max(retry_after, 0.0) * 1000, 6)) / 1000
         super().__init__(message, extensions=extensions)
         self.code: ErrorCode = code
         self.retry_after = retry_after

@@ -27,5 +27,8 @@ def test_the_web_pages_know_every_error_code() -> None:
 def test_an_error_carries_its_code_and_wait() -> None:
     error = ApiError("RATE_LIMITED", "slow down", retry_after=2.0004, field="prompt")
     assert error.formatted["extensions"] == {
-        "code": "RATE_LIMITED", "field": "prompt", "retryAfter": 2.0
+        "code": "RATE_LIMITED", "field": "prompt", "retryAfter": 2.001
     }  # fmt: skip
+    # A refusal never says "retry after 0": the wait is rounded up to the millisecond.
+    assert ApiError("RATE_LIMITED", "x", retry_after=0.0003).extensions["retryAfter"] == 0.001
+    assert ApiError("BUSY", "x", retry_after=1.5).extensions["retryAfter"] == 1.5

@@ -74,6 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # A dead worker's jobs are reclaimed this soon (production: 30 s).
         job_claim_idle_ms="2000",
         participant_burst="1000",
+        join_burst="100000",  # every drawing here is a new player's
         ip_burst="100000",
         ip_rate_per_s="1000",
     ) as url:
