@@ -274,6 +274,8 @@ def run_server(fd: int, redis_url: str, data_dir: str, fanout: bool) -> None:
         # Measure the fan-out, not the coalescing window: at one update per second the
         # window (100 ms by default) never delays a refresh anyway.
         leaderboard_push_interval_ms=0,
+        # Every screen here comes from one address; a booth's crowd would not.
+        screen_connections_per_address=1_000_000,
     )
     config = uvicorn.Config(create_app(settings), **server_options(log_level="warning"))
     uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
