@@ -13,6 +13,7 @@ GraphQL API (bearer header or the login cookie; a cookie upload also needs the
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 from starlette.requests import Request
@@ -33,6 +34,7 @@ STATUS = {
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "RATE_LIMITED": 429,
+    "UNAVAILABLE": 503,
 }
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -55,9 +57,12 @@ async def _console(request: Request, *, changes_state: bool) -> Console:
     return Console(resources.store, resources.images, resources.settings, actor)
 
 
-def _error(exc: ApiError) -> JSONResponse:
+def error_response(exc: ApiError) -> JSONResponse:
+    """An API error outside GraphQL: ``{"error": {"code", "message", ...}}`` with its
+    HTTP status, and ``Retry-After`` where it says when to try again."""
     body = {"error": {**(exc.extensions or {}), "message": exc.message}}
-    return JSONResponse(body, status_code=STATUS.get(exc.code, 500))
+    headers = {} if exc.retry_after is None else {"Retry-After": str(math.ceil(exc.retry_after))}
+    return JSONResponse(body, status_code=STATUS.get(exc.code, 500), headers=headers)
 
 
 async def _event_id(console: Console, raw: str) -> str:
@@ -116,7 +121,7 @@ async def export_event(request: Request) -> Response:
             base_url=_base_url(request, console),
         )
     except ApiError as exc:
-        return _error(exc)
+        return error_response(exc)
     return _download(text, fmt, f"{kind}-{event_id}")
 
 
@@ -128,7 +133,7 @@ async def export_drawings(request: Request) -> Response:
         event_id = await _event_id(console, request.path_params["event"])
         manifest, files = await console.drawings(event_id, base_url=_base_url(request, console))
     except ApiError as exc:
-        return _error(exc)
+        return error_response(exc)
     return StreamingResponse(
         zip_stream(manifest, files),
         media_type="application/zip",
@@ -147,7 +152,7 @@ async def export_audit(request: Request) -> Response:
         event_id = request.query_params.get("eventId")
         text = await console.export("audit", fmt, event_id=event_id)
     except ApiError as exc:
-        return _error(exc)
+        return error_response(exc)
     return _download(text, fmt, "audit" if event_id is None else f"audit-{event_id}")
 
 
@@ -159,7 +164,7 @@ async def upload_target(request: Request) -> Response:
         picture = await _body(request, console.settings.target_max_bytes)
         record = await console.set_target(event_id, picture)
     except ApiError as exc:
-        return _error(exc)
+        return error_response(exc)
     return JSONResponse(
         {"id": record.id, "title": record.title, "targetImageUrl": image_url(record.target_key)}
     )

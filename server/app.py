@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -97,12 +96,7 @@ def create_app(settings: Settings) -> Starlette:
 async def redis_unavailable(request: Request, exc: Exception) -> Response:
     """Redis away past the client's retries outside GraphQL (organiser downloads and
     uploads): a typed 503 that says when to try again, not a bare 500."""
-    error = unavailable()
-    return JSONResponse(
-        {"error": {**(error.extensions or {}), "message": error.message}},
-        status_code=503,
-        headers={"Retry-After": str(math.ceil(error.retry_after or 1))},
-    )
+    return admin.error_response(unavailable())
 
 
 def resources_of(request: Request) -> Resources:
