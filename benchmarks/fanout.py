@@ -49,7 +49,7 @@ from benchmarks.harness import (
     ratio,
     rss_bytes,
 )
-from server.screens import SCREEN_PATH  # the board's endpoint
+from server.live.screen import SCREEN_PATH  # the board's endpoint
 from tests.client import client_frame
 
 MODULE = "benchmarks.fanout"
@@ -261,7 +261,7 @@ def run_server(fd: int, redis_url: str, data_dir: str, fanout: bool) -> None:
     import uvicorn
 
     from server.app import create_app
-    from server.screens import server_options
+    from server.live.screen import server_options
     from server.settings import Settings
 
     raise_open_files()
@@ -338,7 +338,7 @@ def run_floor(fd: int) -> None:
     but with uvicorn's own WebSocket protocol (what any ASGI endpoint costs)."""
     import uvicorn
 
-    from server.screens import server_options
+    from server.live.screen import server_options
 
     raise_open_files()
     config = uvicorn.Config(floor_app, **server_options(log_level="warning", ws="auto"))
@@ -372,8 +372,8 @@ class Board:
     """The driver's hand on the contest: seed the board, then commit scores."""
 
     def __init__(self, redis_url: str) -> None:
-        from server.connection import async_client
-        from server.store import Store
+        from server.state.connection import async_client
+        from server.state.store import Store
 
         self.client = async_client(redis_url)
         self.store = Store(self.client)
@@ -381,8 +381,8 @@ class Board:
 
     async def seed(self, data_dir: Path, entries: int, commits: int) -> None:
         """The event, ``entries`` scored players, and ``commits`` prompts to score later."""
-        from server.images import ImageStore
         from server.resources import ensure_current_event
+        from server.state.pictures import ImageStore
         from tests.seeding import queue_prompt
 
         images = ImageStore(data_dir / "images")

@@ -315,9 +315,9 @@ def busy_sampler() -> Iterator[Callable[[], float]]:
 
 
 async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
-    from server.connection import async_client
-    from server.demo import target_webp
-    from server.images import ImageStore
+    from server.organiser.demo import target_webp
+    from server.state.connection import async_client
+    from server.state.pictures import ImageStore
 
     with tempfile.TemporaryDirectory() as directory, embedded_redis() as redis_url:
         data_dir = Path(directory)
@@ -347,8 +347,8 @@ async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
 
 
 async def _event(redis_url: str, target_key: str) -> str:
-    from server.connection import async_client
-    from server.store import Store
+    from server.state.connection import async_client
+    from server.state.store import Store
 
     client = async_client(redis_url)
     try:

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
-from server.connection import EmbeddedRedis, free_port
+from server.state.connection import EmbeddedRedis, free_port
 
 
 def raise_open_files() -> int:

@@ -201,12 +201,12 @@ async def prepare(
     redis_url: str, data_dir: Path, secret: str, args: argparse.Namespace
 ) -> Workload:
     """Join the participants, draw the prompts to duplicate, solve the captchas."""
-    from server import dedup
-    from server.captcha.altcha import AltchaVerifier, solve_altcha
-    from server.connection import async_client
-    from server.images import ImageStore
+    from server.abuse import dedup
+    from server.abuse.captcha.altcha import AltchaVerifier, solve_altcha
     from server.resources import ensure_current_event
-    from server.store import Store
+    from server.state.connection import async_client
+    from server.state.pictures import ImageStore
+    from server.state.store import Store
 
     client = async_client(redis_url)
     store = Store(client)
@@ -325,7 +325,7 @@ def run_server(fd: int, redis_url: str, data_dir: str) -> None:
     import uvicorn
 
     from server.app import create_app
-    from server.screens import server_options
+    from server.live.screen import server_options
     from server.settings import Settings
 
     raise_open_files()

@@ -28,12 +28,12 @@ from pipelines.images import encode_webp, load_image, to_uint8
 from pipelines.messages import Failure, Job, MessageError, Result
 from pipelines.models import model_settings
 from pipelines.scorer import Scorer
-from server import keys
-from server.connection import RETRY_ON
-from server.images import ImageStore
 from server.metrics import METRICS
 from server.settings import Settings
-from server.store import Store, ensure_group
+from server.state import keys
+from server.state.connection import RETRY_ON
+from server.state.pictures import ImageStore
+from server.state.store import Store, ensure_group
 
 log = logging.getLogger(__name__)
 

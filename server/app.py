@@ -18,17 +18,17 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from server import admin
-from server.connection import RETRY_ON
+from server.api.fastpath import FastPath
+from server.api.view import GraphQLView, make_schema
 from server.errors import unavailable
-from server.fastpath import FastPath
-from server.graphql import GraphQLView, make_schema
 from server.headers import SecurityHeaders
+from server.live.screen import SCREEN_PATH, STATE_KEY
 from server.logs import RequestIdMiddleware
 from server.metrics import render
+from server.organiser import routes as organiser_routes
 from server.resources import Resources, open_resources
-from server.screens import SCREEN_PATH, STATE_KEY
 from server.settings import Settings
+from server.state.connection import RETRY_ON
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/config", config),
         Route("/api/captcha/challenge", captcha_challenge),
         Route("/api/qr.svg", qr_code),
-        *admin.routes(),  # organiser exports and uploads under /admin/...
+        *organiser_routes.routes(),  # organiser exports and uploads under /admin/...
         Route("/", lambda request: RedirectResponse("/play")),
         *(Route(f"/{page}", page_route(page)) for page in PAGES),
     ]
@@ -96,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
 async def redis_unavailable(request: Request, exc: Exception) -> Response:
     """Redis away past the client's retries outside GraphQL (organiser downloads and
     uploads): a typed 503 that says when to try again, not a bare 500."""
-    return admin.error_response(unavailable())
+    return organiser_routes.error_response(unavailable())
 
 
 def resources_of(request: Request) -> Resources:

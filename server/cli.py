@@ -21,8 +21,8 @@ from server.logs import configure_logging
 from server.settings import PREFIX, Settings, SettingsError
 
 if TYPE_CHECKING:
-    from server.console import Console
-    from server.supervisor import WorkerProcess
+    from server.ops.supervisor import WorkerProcess
+    from server.organiser.console import Console
 
 log = logging.getLogger("lookalike")
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings)
     if getattr(args, "lan", False):
-        from server.lan import NoLanAddress, on_lan
+        from server.ops.lan import NoLanAddress, on_lan
 
         try:
             settings = on_lan(settings, host_given="host" in overrides)
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lookalike: {exc}", file=sys.stderr)
             return 2
     if args.command == "doctor":
-        from server.doctor import run_doctor
+        from server.ops.doctor import run_doctor
 
         return run_doctor(settings, as_json=args.json)
     if args.command in ORGANISER_COMMANDS:
@@ -93,7 +93,7 @@ def run_server(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.screens import server_options
+    from server.live.screen import server_options
 
     _require_redis(settings)
     settings = rehearsal_password(settings)
@@ -119,8 +119,8 @@ def rehearsal_password(settings: Settings) -> Settings:
 def run_worker(settings: Settings) -> int:
     from pipelines.models import ModelUnavailable
     from pipelines.worker import Worker
-    from server.connection import async_client
     from server.metrics import serve_worker_metrics
+    from server.state.connection import async_client
 
     _require_redis(settings)
     serve_worker_metrics(settings)
@@ -149,8 +149,8 @@ def run_worker(settings: Settings) -> int:
 def run_all(settings: Settings) -> int:
     """Embedded Redis (unless a URL is set), one worker process, and the web server;
     the supervisor restarts the first two when they die."""
-    from server.connection import EmbeddedRedis
-    from server.supervisor import Part, WorkerProcess, supervised
+    from server.ops.supervisor import Part, WorkerProcess, supervised
+    from server.state.connection import EmbeddedRedis
 
     url, embedded = settings.redis_url, None
     if not url:
@@ -180,8 +180,8 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 def _worker_ready(url: str, worker: WorkerProcess) -> bool:
     """Wait until the worker's first heartbeat, or its exit (e.g. no model weights)."""
-    from server import keys
-    from server.connection import sync_client
+    from server.state import keys
+    from server.state.connection import sync_client
 
     client = sync_client(url)
     log.info("waiting for the worker to load its models…")
@@ -246,7 +246,7 @@ def run_organiser_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _admin_redis_url(settings: Settings) -> str:
     """LOOKALIKE_REDIS_URL, or the embedded Redis of a running `lookalike up`."""
-    from server.connection import configured_redis_url
+    from server.state.connection import configured_redis_url
 
     url = configured_redis_url(settings.redis_url, settings.data_dir)
     if url:
@@ -257,11 +257,11 @@ def _admin_redis_url(settings: Settings) -> str:
 async def _organiser_command(settings: Settings, args: argparse.Namespace) -> int:
     import socket
 
-    from server.audit import Actor
-    from server.connection import async_client
-    from server.console import Console
-    from server.images import ImageStore
-    from server.store import Store
+    from server.organiser.audit import Actor
+    from server.organiser.console import Console
+    from server.state.connection import async_client
+    from server.state.pictures import ImageStore
+    from server.state.store import Store
 
     client = async_client(_admin_redis_url(settings))
     try:
@@ -277,7 +277,7 @@ async def _organiser_command(settings: Settings, args: argparse.Namespace) -> in
 
 
 async def _event_command(console: Console, args: argparse.Namespace) -> int:
-    from server.events import parse_time
+    from server.organiser.inputs import parse_time
 
     if args.action == "list":
         current = await console.store.current_event_id()
@@ -325,7 +325,7 @@ async def _export_command(console: Console, args: argparse.Namespace) -> int:
 
 
 async def _verify_command(console: Console, submission_id: str) -> int:
-    from server.console import check_id, found
+    from server.organiser.console import check_id, found
 
     lookup = console.store.submission(check_id(submission_id, "a submission"))
     record = await found(lookup, "submission")

@@ -21,7 +21,7 @@ ErrorCode = Literal[
     "BUSY",
     "BANNED",
     "UNAVAILABLE",
-    # The request itself (server/intake.py): not a well-formed GraphQL-over-HTTP request
+    # The request itself (server/api/intake.py): not a well-formed GraphQL-over-HTTP request
     # or graphql-transport-ws operation, another method, another media type.
     "BAD_REQUEST",
     "METHOD_NOT_ALLOWED",

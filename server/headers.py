@@ -13,7 +13,7 @@
 
 WebSockets pass with only the scope's scheme changed: ``receive`` is never wrapped (the
 fan-out reads uvicorn's transport through it), and the big screens' own protocol
-(:mod:`server.screens`) answers before any ASGI application runs.
+(:mod:`server.live.screen`) answers before any ASGI application runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.limits import peer_trusted
+from server.abuse.limits import peer_trusted
 from server.settings import CaptchaProvider, Settings
 
 # The hosted captchas load their script and show their widget in a frame from these.

@@ -49,8 +49,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from server import keys
 from server.errors import ErrorCode
+from server.state import keys
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -193,7 +193,7 @@ class Metrics:
         )
         self.graphql_posts = Counter(
             "lookalike_graphql_posts",
-            "GraphQL requests by who answered: fast (server/fastpath.py), strawberry's view, "
+            "GraphQL requests by who answered: fast (server/api/fastpath.py), strawberry's view, "
             "or refused (malformed, or a document that does not parse or validate).",
             ["path"],
             registry=r,

@@ -14,16 +14,17 @@ import httpx
 import redis.asyncio
 from starlette.requests import HTTPConnection
 
-from server import keys, limits
-from server.broadcast import Broadcaster
-from server.captcha import CaptchaVerifier, Ticket, make_verifier
-from server.connection import async_client
-from server.demo import target_webp
+from server.abuse import limits
+from server.abuse.captcha import CaptchaVerifier, Ticket, make_verifier
 from server.ids import new_id
-from server.images import ImageStore
+from server.live.board import Broadcaster
 from server.metrics import METRICS
+from server.organiser.demo import target_webp
 from server.settings import Settings
-from server.store import (
+from server.state import keys
+from server.state.connection import async_client
+from server.state.pictures import ImageStore
+from server.state.store import (
     ParticipantRecord,
     QueueState,
     Store,

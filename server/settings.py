@@ -151,10 +151,10 @@ class Settings:
 
     # --- performance
     # Leaderboard subscriptions share one execution and one serialisation per update
-    # (server/fanout.py); off = strawberry's general path, a task per subscription.
+    # (server/live/channels.py); off = strawberry's general path, a task per subscription.
     leaderboard_fanout: bool = True
     # GraphQL POSTs with a known, valid query or mutation skip strawberry's HTTP view
-    # (server/fastpath.py); off = every request through the view.
+    # (server/api/fastpath.py); off = every request through the view.
     http_fast_path: bool = True
     # A leaderboard screen with more unsent bytes than this is dropped (it reconnects).
     ws_send_buffer_max_bytes: int = 256 * 1024

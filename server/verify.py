@@ -15,9 +15,9 @@ from pipelines.generator import Generator
 from pipelines.images import encode_webp, load_image
 from pipelines.models import model_settings
 from pipelines.scorer import Scorer
-from server.images import ImageStore
 from server.settings import Settings
-from server.store import SubmissionRecord
+from server.state.pictures import ImageStore
+from server.state.store import SubmissionRecord
 
 
 class NotVerifiable(ValueError):

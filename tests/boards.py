@@ -13,14 +13,14 @@ import pytest
 import uvicorn
 from starlette.routing import WebSocketRoute
 
-from server import dedup
+from server.abuse import dedup
+from server.api.view import GraphQLView
 from server.app import create_app
-from server.connection import async_client
-from server.fanout import Fanout
-from server.graphql import GraphQLView
-from server.screens import server_options
+from server.live.channels import Fanout
+from server.live.screen import server_options
 from server.settings import Settings
-from server.store import Store
+from server.state.connection import async_client
+from server.state.store import Store
 from tests.client import ws_connect
 
 FIELDS = """submissions { id name score imageUrl rank }

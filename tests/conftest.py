@@ -17,8 +17,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from server.connection import EmbeddedRedis, async_client, free_port, sync_client
 from server.settings import Settings
+from server.state.connection import EmbeddedRedis, async_client, free_port, sync_client
 from tests.boards import serve  # noqa: F401  (the fixture, for test_fanout and test_screens)
 from tests.pages_support import browser, open_page  # noqa: F401  (fixtures of the page tests)
 
@@ -116,8 +116,8 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
 
     from pipelines.worker import Worker
     from server.app import create_app
-    from server.connection import async_client
-    from server.screens import server_options
+    from server.live.screen import server_options
+    from server.state.connection import async_client
 
     @contextlib.asynccontextmanager
     async def start(worker: bool = True, **overrides: Any) -> Any:

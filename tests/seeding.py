@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server import dedup
-from server.store import EventRecord, Store, SubmissionRecord
+from server.abuse import dedup
+from server.state.store import EventRecord, Store, SubmissionRecord
 
 
 async def queue_prompt(

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from server import keys
-from server.captcha import solve_altcha
-from server.connection import async_client
-from server.store import Store
+from server.abuse.captcha import solve_altcha
+from server.state import keys
+from server.state.connection import async_client
+from server.state.store import Store
 from tests.client import GraphQLErrors, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(240)
@@ -139,7 +139,7 @@ async def app(live: Any) -> AsyncIterator[Any]:
 async def test_a_macro_cannot_starve_honest_players(live: Any, redis_url: str) -> None:
     async with live(**SETTINGS) as quiet:
         baseline, _, _ = await play(quiet, with_bot=False)
-    from server.connection import sync_client
+    from server.state.connection import sync_client
 
     sync_client(redis_url).flushdb()
     async with live(**SETTINGS) as busy:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import websockets
 
-from server import keys
-from server.connection import async_client
+from server.state import keys
+from server.state.connection import async_client
 from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(90)
@@ -188,8 +188,8 @@ async def test_error_codes(app: Any, http: httpx.AsyncClient) -> None:
 
 
 async def test_closed_event_rejects_joins_and_prompts(app: Any, http: httpx.AsyncClient) -> None:
-    from server.connection import async_client
-    from server.store import Store
+    from server.state.connection import async_client
+    from server.state.store import Store
 
     token = await join(http, "late")
     client = async_client(app.settings.redis_url)
@@ -271,8 +271,8 @@ async def test_healthz_reports_redis_and_worker(http: httpx.AsyncClient) -> None
 
 
 async def test_an_open_board_follows_a_switch_of_the_current_event(app: Any) -> None:
-    from server.connection import async_client
-    from server.store import Store
+    from server.state.connection import async_client
+    from server.state.store import Store
 
     client = async_client(app.settings.redis_url)
     store = Store(client)

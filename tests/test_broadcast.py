@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from server.connection import EmbeddedRedis, free_port
+from server.state.connection import EmbeddedRedis, free_port
 from tests.pages_support import (
     BIG_SCREEN,
     PageOpener,

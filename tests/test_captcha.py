@@ -23,7 +23,7 @@ import redis.asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.captcha import (
+from server.abuse.captcha import (
     AltchaVerifier,
     CaptchaVerifier,
     OffVerifier,
@@ -31,7 +31,7 @@ from server.captcha import (
     make_verifier,
     solve_altcha,
 )
-from server.captcha.altcha import canonical_json
+from server.abuse.captcha.altcha import canonical_json
 from server.errors import ApiError
 from server.settings import Settings
 
@@ -285,7 +285,7 @@ async def test_factory_off_warns_and_accepts_anything(
     aredis: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings.from_env({}, captcha_provider="off")
-    with caplog.at_level(logging.WARNING, logger="server.captcha.off"):
+    with caplog.at_level(logging.WARNING, logger="server.abuse.captcha.off"):
         verifier = make_verifier(settings, aredis)
     assert isinstance(verifier, OffVerifier)
     assert any(r.levelno == logging.WARNING and "OFF" in r.message for r in caplog.records)

@@ -16,7 +16,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from server.connection import (
+from server.state.connection import (
     EmbeddedRedis,
     RedisUrlError,
     SentinelUrl,
@@ -312,7 +312,7 @@ async def test_a_sentinel_url_follows_the_master_through_a_failover(
 
 
 async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) -> None:
-    from server.connection import MAX_CONNECTIONS, async_client
+    from server.state.connection import MAX_CONNECTIONS, async_client
 
     client = async_client(redis_url)
     try:
@@ -330,7 +330,7 @@ def test_the_embedded_server_starts_under_a_relative_data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `lookalike up` defaults to LOOKALIKE_DATA_DIR=var, relative to where it runs.
-    from server.connection import EmbeddedRedis, sync_client
+    from server.state.connection import EmbeddedRedis, sync_client
 
     monkeypatch.chdir(tmp_path)
     with EmbeddedRedis(Path("var") / "redis", persistent=True) as server:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server import dedup
-from server.dedup import (
+from server.abuse import dedup
+from server.abuse.dedup import (
     nickname_key,
     normalise_nickname,
     normalise_prompt,

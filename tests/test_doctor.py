@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from server.cli import main
-from server.connection import free_port
-from server.doctor import expected_wait
+from server.ops.doctor import expected_wait
+from server.state.connection import free_port
 from tests.pages_support import ORGANISER_PASSWORD, Site, running_site
 
 SECRET = "doctor-test-secret-0123456789abcdef"

@@ -18,7 +18,7 @@ import httpx
 import PIL.Image
 import pytest
 
-from server import keys
+from server.state import keys
 from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import SUBMIT, login, play, running, wait_done
 
@@ -167,8 +167,8 @@ async def test_events_have_their_own_board_dedup_space_and_target(live: Any) -> 
         assert board_a["submissions"] == [{"name": "alice", "score": a["score"]}]
         assert board_b["submissions"] == [{"name": "bob", "score": b["score"]}]
         # Each drawing was scored against its own event's target.
-        from server.connection import async_client
-        from server.store import Store
+        from server.state.connection import async_client
+        from server.state.store import Store
 
         client = async_client(app.settings.redis_url)
         store = Store(client)

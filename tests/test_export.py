@@ -280,7 +280,7 @@ async def test_export_command_writes_the_same_rows(contest: Any, tmp_path: Any) 
 
 
 def test_csv_cells_keep_precision_and_defuse_formulas() -> None:
-    from server.export import csv_cell, display_score
+    from server.organiser.export import csv_cell, display_score
 
     assert csv_cell(0.5910864472389221) == "0.5910864472389221"
     assert display_score(0.5910864472389221) == "59.11%"
@@ -295,7 +295,7 @@ def test_csv_cells_keep_precision_and_defuse_formulas() -> None:
 def test_no_cell_starts_a_formula_whichever_separator_a_spreadsheet_uses(delimiter: str) -> None:
     """A spreadsheet in a locale whose list separator is ";" (most of Europe) splits each
     line at every ";": what follows one in a cell must not run as a formula either."""
-    from server.export import render
+    from server.organiser.export import render
 
     nicknames = ['=HYPERLINK("http://evil.example","prize")', "a;=1+1", 'b;"@SUM(A1)', "c; -2"]
     rows = [{"rank": n + 1, "nickname": name} for n, name in enumerate(nicknames)]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from server import keys
-from server.captcha.altcha import solve_altcha
-from server.connection import async_client
+from server.abuse.captcha.altcha import solve_altcha
+from server.state import keys
+from server.state.connection import async_client
 from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import BOARD, SUBMIT, board, join, login, play, running
 

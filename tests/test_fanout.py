@@ -18,7 +18,7 @@ import websockets
 from starlette.websockets import WebSocketState
 from strawberry.types import ExecutionResult
 
-from server.fanout import Channel, Fanout, Subscriber, frame_header
+from server.live.channels import Channel, Fanout, Subscriber, frame_header
 from tests.boards import BOARD, GENERAL, next_board
 from tests.client import closed_by_server, ws_connect
 

@@ -1,4 +1,4 @@
-"""The POST fast path (server/fastpath.py) answers what strawberry's view would.
+"""The POST fast path (server/api/fastpath.py) answers what strawberry's view would.
 
 Two servers share one Redis: one with the fast path, one without. Each request goes to
 both and the answers are compared: status, content type, body, cookies. The metric of
@@ -39,7 +39,7 @@ FAST: list[tuple[str, Any]] = [
     ("a charset", (b'{"query": "{ __typename }"}', "application/json; charset=utf-8")),
 ]  # fmt: skip
 
-# Requests refused before either path runs (server/intake.py), with the fast path on or off.
+# Requests refused before either path runs (server/api/intake.py), with the fast path on or off.
 REFUSED: list[tuple[str, Any]] = [
     ("a syntax error", {"query": "{ __typename"}),
     ("a validation error", {"query": "{ nosuchfield }"}),

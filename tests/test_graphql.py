@@ -15,9 +15,9 @@ import pytest
 import websockets
 from graphql import GraphQLError
 
-from server.connection import EmbeddedRedis, free_port
+from server.api.view import make_schema
 from server.errors import ApiError
-from server.graphql import make_schema
+from server.state.connection import EmbeddedRedis, free_port
 from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
 
 pytestmark = pytest.mark.timeout(60)
@@ -173,7 +173,7 @@ def test_documents_that_fail_are_not_cached(make_settings: Any) -> None:
 async def snapshot_reads(redis_url: str) -> int:
     """Board reads so far: each snapshot runs the board-reading script twice (the board
     and the latest drawings); nothing else runs scripts while no worker is running."""
-    from server.connection import async_client
+    from server.state.connection import async_client
 
     client = async_client(redis_url)
     try:

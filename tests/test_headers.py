@@ -12,7 +12,7 @@ import pytest
 
 from server.app import WEB_DIST
 from server.headers import content_security_policy
-from server.organiser import COOKIE as ORGANISER_COOKIE
+from server.organiser.auth import COOKIE as ORGANISER_COOKIE
 from tests.client import ws_connect
 from tests.organiser_api import JOIN, LOGIN, PASSWORD
 from tests.pages_support import build_pages

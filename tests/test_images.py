@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.images import ImageStore
+from server.state.pictures import ImageStore
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,4 +1,4 @@
-"""Every malformed request gets a typed answer (server/intake.py), on every path that
+"""Every malformed request gets a typed answer (server/api/intake.py), on every path that
 answers GraphQL: the fast path, strawberry's view, both WebSocket endpoints.
 
 Real uvicorn, real Redis. Each test also checks the log: a client's mistake is at most a
@@ -24,8 +24,8 @@ import websockets
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from server.graphql import make_schema
-from server.intake import GRAPHQL_RESPONSE, JSON, media_type_for
+from server.api.intake import GRAPHQL_RESPONSE, JSON, media_type_for
+from server.api.view import make_schema
 from tests.client import closed_by_server, gql, ws_connect
 from tests.organiser_api import PASSWORD, board, join, login, play
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import segno
 
-from server.lan import ALL_INTERFACES, NoLanAddress, lan_address, on_lan
+from server.ops.lan import ALL_INTERFACES, NoLanAddress, lan_address, on_lan
 from server.settings import Settings
 from tests.pages_support import (
     BIG_SCREEN,

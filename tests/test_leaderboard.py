@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from server import dedup, keys
-from server.connection import async_client
-from server.store import Banned, InFlight, NotFound, Store, SubmissionRecord
+from server.abuse import dedup
+from server.state import keys
+from server.state.connection import async_client
+from server.state.store import Banned, InFlight, NotFound, Store, SubmissionRecord
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,10 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from server import keys
-from server.connection import async_client
-from server.errors import ApiError
-from server.limits import (
+from server.abuse.limits import (
     Limit,
     captcha_needed,
     captcha_passed,
@@ -29,7 +26,10 @@ from server.limits import (
     limit_submission,
     submission_limits,
 )
+from server.errors import ApiError
 from server.settings import Settings
+from server.state import keys
+from server.state.connection import async_client
 
 
 @pytest.fixture

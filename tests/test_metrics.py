@@ -15,8 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from server import keys
-from server.connection import async_client, free_port
 from server.metrics import (
     HEARTBEAT_METRIC,
     METRICS,
@@ -29,6 +27,8 @@ from server.metrics import (
     render,
     wait_seconds,
 )
+from server.state import keys
+from server.state.connection import async_client, free_port
 from tests.waiting import until
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from server.abuse.blocklist import Blocklist, blocklist, check_nickname, check_prompt
 from server.errors import ApiError
-from server.moderation import Blocklist, blocklist, check_nickname, check_prompt
 from server.settings import Settings
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from server import keys
-from server.connection import async_client
+from server.state import keys
+from server.state.connection import async_client
 from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import SUBMIT, board, join, live_board, login, play, running, wait_done
 
@@ -225,7 +225,7 @@ async def test_held_drawings_reach_the_board_only_once_approved(live: Any) -> No
 # --------------------------------------------------- the store's atomic rules, directly
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[Any]:
-    from server.store import Store
+    from server.state.store import Store
 
     client = async_client(redis_url)
     yield Store(client)
@@ -233,7 +233,7 @@ async def store(redis_url: str) -> AsyncIterator[Any]:
 
 
 async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
-    from server import dedup
+    from server.abuse import dedup
 
     normalised = dedup.normalise_prompt(prompt, 300)
     return await store.submit(
@@ -243,7 +243,7 @@ async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
 
 
 async def _player(store: Any, event: Any, nickname: str) -> Any:
-    from server import dedup
+    from server.abuse import dedup
 
     joined = await store.join(event.id, nickname, dedup.nickname_key(nickname))
     return joined[0]

@@ -13,7 +13,7 @@ import websockets
 from argon2 import PasswordHasher
 
 from server.ids import new_id
-from server.organiser import CSRF_HEADER, HASH_THREAD_NAME, HASH_WORKERS, password_matches
+from server.organiser.auth import CSRF_HEADER, HASH_THREAD_NAME, HASH_WORKERS, password_matches
 from server.settings import Settings, SettingsError
 from tests.client import GraphQLErrors, gql, ws_connect
 from tests.organiser_api import LOGIN, PASSWORD, join, login, running

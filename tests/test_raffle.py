@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.raffle import pick_winners
+from server.organiser.raffle import pick_winners
 from tests.client import GraphQLErrors, gql
 from tests.organiser_api import join, login, play, running
 
@@ -25,7 +25,7 @@ REDRAW = f"mutation($id: ID!, $a: [ID!]!) {{ redrawRaffle(id: $id, absent: $a) {
 
 
 def recompute(seed: str, candidates: list[str], count: int, absent: list[str]) -> list[str]:
-    """The published rule, written out independently of server.raffle."""
+    """The published rule, written out independently of server.organiser.raffle."""
     def key(ident: str) -> str:
         return hashlib.sha256(f"{seed}:{ident}".encode()).hexdigest()
 

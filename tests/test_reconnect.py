@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from pipelines.worker import Worker
-from server import keys
-from server.connection import EmbeddedRedis, async_client, free_port
-from server.demo import target_webp
-from server.images import ImageStore
-from server.store import Store
+from server.organiser.demo import target_webp
+from server.state import keys
+from server.state.connection import EmbeddedRedis, async_client, free_port
+from server.state.pictures import ImageStore
+from server.state.store import Store
 from tests.client import gql, ws_connect
 from tests.seeding import queue_prompt
 from tests.waiting import next_until, until

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import redis.asyncio
 
-from server import keys
-from server.connection import EmbeddedRedis, async_client, free_port
+from server.state import keys
+from server.state.connection import EmbeddedRedis, async_client, free_port
 from tests.client import gql, ws_connect
 from tests.waiting import next_until, until
 

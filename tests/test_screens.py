@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.websockets import WebSocketState
 
+from server.live.screen import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
 from server.metrics import METRICS
-from server.screens import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
 from tests.boards import BOARD, GENERAL, next_board
 from tests.client import GraphQLErrors, client_frame, closed_by_server, ws_connect
 from tests.waiting import until

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio
 from redis.exceptions import DataError, ResponseError
 
-from server.scripts import Scripts
+from server.state.scripts import Scripts
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,10 +11,11 @@ import pytest
 import redis.asyncio
 
 from pipelines.messages import Job
-from server import dedup, keys
-from server.captcha.base import ticket
-from server.limits import Limit
-from server.store import (
+from server.abuse import dedup
+from server.abuse.captcha.base import ticket
+from server.abuse.limits import Limit
+from server.state import keys
+from server.state.store import (
     CALLER_ID,
     Banned,
     EventClosed,

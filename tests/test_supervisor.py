@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.doctor import CRASH_LOOP, restarts_check
-from server.supervisor import (
+from server.ops.doctor import CRASH_LOOP, restarts_check
+from server.ops.supervisor import (
     PartState,
     WorkerProcess,
     read_state,
@@ -60,7 +60,7 @@ async def test_a_part_that_keeps_dying_backs_off_loudly_and_is_a_doctor_no_go(
     # The restarts came 0.5 s, then 1 s after a crash: backed off, not spinning.
     assert time.monotonic() - started >= restart_delay(1) + restart_delay(2)
     assert state.in_a_row >= CRASH_LOOP and state.last_exit == 3
-    loud = [r for r in caplog.records if r.name == "server.supervisor" and "!!!" in r.message]
+    loud = [r for r in caplog.records if r.name == "server.ops.supervisor" and "!!!" in r.message]
     assert [r.levelno for r in loud[:2]] == [logging.ERROR, logging.CRITICAL]
     check = restarts_check(tmp_path)
     assert check.status == "no-go" and "worker crashed" in check.detail

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server import keys
-from server.connection import async_client
-from server.store import Store
+from server.state import keys
+from server.state.connection import async_client
+from server.state.store import Store
 from server.verify import NotVerifiable, verify
 from tests.client import gql
 from tests.organiser_api import SUBMIT, join, play, running

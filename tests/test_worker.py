@@ -10,10 +10,10 @@ import redis.asyncio
 
 from pipelines.messages import Failure
 from pipelines.worker import Worker, ensure_group
-from server import keys
-from server.images import ImageStore
 from server.settings import Settings
-from server.store import EventRecord, Store, SubmissionRecord
+from server.state import keys
+from server.state.pictures import ImageStore
+from server.state.store import EventRecord, Store, SubmissionRecord
 from tests.seeding import queue_prompt
 
 pytestmark = pytest.mark.timeout(90)
@@ -26,7 +26,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 async def event(aredis: redis.asyncio.Redis, settings: Settings) -> EventRecord:
-    from server.demo import target_webp
+    from server.organiser.demo import target_webp
 
     store = Store(aredis)
     target = ImageStore(settings.images_dir).put(target_webp(64))

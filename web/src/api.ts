@@ -5,7 +5,7 @@
  */
 
 /**
- * Codes for a request the server does not take as sent (server/intake.py): from a page,
+ * Codes for a request the server does not take as sent (server/api/intake.py): from a page,
  * most likely an old copy talking to a newer server.
  */
 export const REQUEST_CODES = [

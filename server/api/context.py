@@ -9,12 +9,12 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from server.broadcast import Broadcaster, Snapshot
-from server.captcha import Ticket
+from server.abuse.captcha import Ticket
 from server.errors import ApiError
+from server.live.board import Broadcaster, Snapshot
 from server.resources import Resources
 from server.settings import Settings
-from server.store import EventRecord, NotFound, ParticipantRecord, Store
+from server.state.store import EventRecord, NotFound, ParticipantRecord, Store
 
 SESSION_COOKIE = "lookalike_session"
 MAX_TOKEN_CHARS = 128  # longer is no token of ours: not worth hashing

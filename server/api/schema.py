@@ -19,21 +19,22 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from server import dedup, limits, moderation, organiser
-from server.audit import Actor, AuditEntry, AuditLog
-from server.broadcast import Snapshot
-from server.captcha.base import replayed
-from server.console import Console, check_id, found
-from server.context import Context, no_session
+from server.abuse import blocklist, dedup, limits
+from server.abuse.captcha.base import replayed
+from server.api.context import Context, no_session
 from server.errors import ApiError
-from server.events import clean_text
-from server.fanout import SHARED
 from server.ids import is_id
-from server.images import image_url
+from server.live.board import Snapshot
+from server.live.channels import SHARED
 from server.metrics import METRICS
-from server.raffle import Raffle, ticket
+from server.organiser import auth
+from server.organiser.audit import Actor, AuditEntry, AuditLog
+from server.organiser.console import Console, check_id, found
+from server.organiser.inputs import clean_text
+from server.organiser.raffle import Raffle, ticket
 from server.resources import estimate
-from server.store import (
+from server.state.pictures import image_url
+from server.state.store import (
     CALLER_ID,
     Banned,
     EventClosed,
@@ -49,7 +50,7 @@ from server.store import (
 )
 
 ContextInfo = Info[Context, None]
-LATEST_SHOWN = 12  # latest drawings on a board, as server.broadcast computes them
+LATEST_SHOWN = 12  # latest drawings on a board, as server.live.board computes them
 ORGANISER_NAME_MAX_CHARS = 40
 RAFFLE_ALGORITHM = (
     "ticket = sha256(seed + ':' + participantId) in hex; candidates in ascending ticket "
@@ -485,7 +486,7 @@ async def _console(info: ContextInfo) -> Console:
     """The caller's organiser console; UNAUTHENTICATED or FORBIDDEN otherwise."""
     ctx = info.context
     res = ctx.resources
-    session, _ = await organiser.authenticate(
+    session, _ = await auth.authenticate(
         res.redis, res.settings, ctx.connection, ctx.connection_params
     )
     return Console(res.store, res.images, res.settings, Actor(session.name, ctx.client_ip))
@@ -553,7 +554,7 @@ class OrganiserQuery:
         """Who is logged in as organiser, or null."""
         ctx = info.context
         try:
-            session, _ = await organiser.authenticate(
+            session, _ = await auth.authenticate(
                 ctx.resources.redis, ctx.settings, ctx.connection, ctx.connection_params
             )
         except ApiError as exc:
@@ -681,25 +682,25 @@ class OrganiserMutation:
         ctx = info.context
         res = ctx.resources
         actor = Actor(clean_text(name, ORGANISER_NAME_MAX_CHARS, "name"), ctx.client_ip)
-        token, session = await organiser.login(
+        token, session = await auth.login(
             res.redis, res.settings, AuditLog(res.redis), password=password, actor=actor
         )
         if ctx.response is not None:
             lasts = res.settings.organiser_session_s
-            organiser.set_cookie(ctx.response, ctx.connection, token, lasts)
+            auth.set_cookie(ctx.response, ctx.connection, token, lasts)
         return OrganiserSession(token=token, name=session.name, expires_at=session.expires_at)
 
     @strawberry.mutation
     async def organiser_logout(self, info: ContextInfo) -> bool:
         ctx = info.context
         console = await _console(info)
-        _, token = await organiser.authenticate(
+        _, token = await auth.authenticate(
             ctx.resources.redis, ctx.settings, ctx.connection, ctx.connection_params
         )
         await console.audit.record(console.actor, "organiser.logout")
         if ctx.response is not None:
-            organiser.clear_cookie(ctx.response)
-        return await organiser.logout(ctx.resources.redis, token)
+            auth.clear_cookie(ctx.response)
+        return await auth.logout(ctx.resources.redis, token)
 
     @strawberry.mutation
     async def create_event(
@@ -957,7 +958,7 @@ class Mutation(OrganiserMutation):
         if event.join_captcha:
             await ctx.resources.captcha.verify(captcha, remote_ip=ctx.client_ip)
         name = dedup.normalise_nickname(nickname, ctx.settings.nickname_max_chars)
-        moderation.check_nickname(name, ctx.settings)
+        blocklist.check_nickname(name, ctx.settings)
         kept = _consented_contact(contact, contact_consent, ctx.settings.contact_max_chars)
         joined = await ctx.store.join(event.id, name, dedup.nickname_key(name), contact=kept)
         if joined is None:
@@ -991,7 +992,7 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
     participant = None if ctx.settings.captcha_every == 1 else await _playing(ctx)
     try:
         normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
-        moderation.check_prompt(normalised, ctx.settings)
+        blocklist.check_prompt(normalised, ctx.settings)
         ticket = await ctx.admit(participant, captcha)
     except ApiError:
         if participant is None:

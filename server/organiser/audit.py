@@ -17,8 +17,8 @@ from typing import Any, cast
 
 import redis.asyncio
 
-from server import keys
 from server.errors import invalid_input
+from server.state import keys
 
 JsonValue = Any  # what json.loads returns
 PAGE = 200  # stream entries read per round trip while filtering by event

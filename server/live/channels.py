@@ -20,7 +20,7 @@ front of it:
    ``ws_send_buffer_max_bytes`` is dropped: it would only ever show stale boards, and
    its buffer must not grow without bound.
 
-The big screens' own endpoint (:mod:`server.screens`, ``/graphql/screen``) joins the
+The big screens' own endpoint (:mod:`server.live.screen`, ``/graphql/screen``) joins the
 same channels without going through strawberry's handler at all.
 
 Writing to the transport needs uvicorn: :func:`transport_of` finds it behind the ASGI
@@ -63,7 +63,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from server.context import Context
+from server.api.context import Context
 from server.metrics import METRICS
 
 if TYPE_CHECKING:

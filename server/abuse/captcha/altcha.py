@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 import altcha
 import redis.asyncio
 
-from server.captcha.base import Ticket, claim, invalid, required, ticket
+from server.abuse.captcha.base import Ticket, claim, invalid, required, ticket
 
 # PBKDF2 with one iteration per counter: the difficulty is the counter range
 # (captcha_max_number), as with ALTCHA v1's "maxnumber"; ~1 s on a mid-range phone at

@@ -1,8 +1,8 @@
 """Blocklists for prompts and nicknames, matched so that simple tricks do not get around.
 
-Terms come from ``server/blocklists/*.txt`` (see the header of ``en.txt`` for the
+Terms come from ``server/abuse/blocklists/*.txt`` (see the header of ``en.txt`` for the
 syntax) plus ``settings.blocklist_extra``. Text and terms are both reduced to the
-duplicate-detection skeleton (:func:`server.dedup.skeleton`), so look-alike letters,
+duplicate-detection skeleton (:func:`server.abuse.dedup.skeleton`), so look-alike letters,
 zero-width characters, accents and punctuation fold away; the text is also tried with
 leetspeak undone, CamelCase split and spelt-out letters joined ("f.u.c.k", "씨 발").
 Latin-script terms match whole words; terms in scripts written without spaces (Hangul,
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from server.dedup import skeleton
+from server.abuse.dedup import skeleton
 from server.errors import invalid_input
 from server.settings import Settings
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 import redis.asyncio
 
-from server.captcha.base import Ticket, claim, invalid, required, ticket
+from server.abuse.captcha.base import Ticket, claim, invalid, required, ticket
 
 logger = logging.getLogger(__name__)
 

@@ -31,15 +31,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types import ExecutionContext as StrawberryExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
 
-from server import intake
-from server.connection import RETRY_ON
-from server.context import Context
+from server.api import intake
+from server.api.context import Context
+from server.api.schema import Mutation, Query, Subscription
 from server.errors import ApiError, ErrorCode, unavailable
-from server.fanout import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
+from server.live.channels import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
+from server.live.screen import Screens
 from server.resources import Resources
-from server.schema import Mutation, Query, Subscription
-from server.screens import Screens
 from server.settings import Settings
+from server.state.connection import RETRY_ON
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def make_schema(settings: Settings) -> Schema:
 
 class TransportWSHandler(FanoutHandler):
     """graphql-transport-ws on ``/graphql``: strawberry's handler (with the fan-out),
-    after :mod:`server.intake`'s checks of each message. A malformed message closes the
+    after :mod:`server.api.intake`'s checks of each message. A malformed message closes the
     socket with 4400 and its reason; an operation past the limit, or whose payload holds
     text UTF-8 cannot carry, gets an ``error`` with its code."""
 
@@ -289,7 +289,7 @@ class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, WS token handling and hardening.
 
     Leaderboard subscriptions over WebSocket take the shared fast path of
-    :mod:`server.fanout` (unless ``leaderboard_fanout`` is off); everything else is
+    :mod:`server.live.channels` (unless ``leaderboard_fanout`` is off); everything else is
     strawberry's general path.
     """
 
@@ -314,7 +314,7 @@ class GraphQLView(GraphQL[Context, None]):
             Fanout(settings.ws_send_buffer_max_bytes) if settings.leaderboard_fanout else None
         )
         self.screens = None if self.fanout is None else Screens(self, self.fanout)
-        """The lean endpoint for big screens (:mod:`server.screens`), on the fan-out."""
+        """The lean endpoint for big screens (:mod:`server.live.screen`), on the fan-out."""
 
         self._said_no_transport = False
 
@@ -348,7 +348,7 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response: Response,
     ) -> Response:
         """The answer in the negotiated media type, with the spec's status
-        (:func:`server.intake.status_of`); a request error has no ``data`` entry."""
+        (:func:`server.api.intake.status_of`); a request error has no ``data`` entry."""
         media_type = sub_response.media_type or intake.JSON
         status = 200
         body: object = response_data

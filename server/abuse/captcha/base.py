@@ -9,8 +9,8 @@ from typing import Any
 
 import redis.asyncio
 
-from server import keys
 from server.errors import ApiError
+from server.state import keys
 
 # A widget payload or provider token is a few hundred bytes (Turnstile's are at most 2048
 # characters); anything much longer is not worth decoding.
@@ -42,7 +42,8 @@ def invalid(reason: str, message: str, **details: Any) -> ApiError:
 class Ticket:
     """A captcha that passed every check but single use. Claiming it (``SET NX`` of
     ``key``, kept ``ttl_ms``) uses it up: with :func:`claim`, or inside the script that
-    records what it admits (one round trip fewer; :meth:`server.store.Store.submit_with_queue`).
+    records what it admits (one round trip fewer;
+    :meth:`server.state.store.Store.submit_with_queue`).
     """
 
     key: str

@@ -24,9 +24,9 @@ import httpx
 import redis.asyncio
 from redis import RedisError
 
-from server.connection import async_client, configured_redis_url, redact_url
+from server.ops.supervisor import read_state
 from server.settings import PREFIX, Settings, SettingsError
-from server.supervisor import read_state
+from server.state.connection import async_client, configured_redis_url, redact_url
 
 Status = Literal["go", "no-go", "info"]
 

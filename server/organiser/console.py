@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from server import demo
-from server.audit import Actor, AuditLog
 from server.errors import ApiError, invalid_input
-from server.events import TITLE_MAX_CHARS, check_schedule, clean_text, target_webp
-from server.export import (
+from server.ids import is_id
+from server.organiser import demo
+from server.organiser.audit import Actor, AuditLog
+from server.organiser.export import (
     AUDIT_COLUMNS,
     DRAWING_COLUMNS,
     SUBMISSION_COLUMNS,
@@ -30,11 +30,11 @@ from server.export import (
     submission_rows,
     winner_rows,
 )
-from server.ids import is_id
-from server.images import ImageStore
-from server.raffle import Raffle, Raffles
+from server.organiser.inputs import TITLE_MAX_CHARS, check_schedule, clean_text, target_webp
+from server.organiser.raffle import Raffle, Raffles
 from server.settings import Settings
-from server.store import EventRecord, NotFound, ParticipantRecord, Store, SubmissionRecord
+from server.state.pictures import ImageStore
+from server.state.store import EventRecord, NotFound, ParticipantRecord, Store, SubmissionRecord
 
 T = TypeVar("T")
 REASON_MAX_CHARS = 200

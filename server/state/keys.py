@@ -14,7 +14,7 @@ EVENTS = f"{ROOT}:events"  # sorted set: event id -> created (unix seconds)
 
 def event(event_id: str) -> str:
     """Hash: id, title, target_key, status, created_at, hold (review), and when set
-    opens_at, closes_at, frozen_at, frozen_built; see ``server.store.EventRecord``."""
+    opens_at, closes_at, frozen_at, frozen_built; see ``server.state.store.EventRecord``."""
     return f"{ROOT}:event:{event_id}"
 
 
@@ -54,7 +54,7 @@ def recent(event_id: str) -> str:
 # --- participants and sessions
 def participant(participant_id: str) -> str:
     """Hash: id, event_id, nickname, created_at, claim_code, and when set staff, banned,
-    contact (given with consent); see ``server.store.ParticipantRecord``."""
+    contact (given with consent); see ``server.state.store.ParticipantRecord``."""
     return f"{ROOT}:participant:{participant_id}"
 
 
@@ -70,7 +70,7 @@ def session(token_hash: str) -> str:
 
 # --- submissions and jobs
 def submission(submission_id: str) -> str:
-    """Hash: see ``server.store.SubmissionRecord``."""
+    """Hash: see ``server.state.store.SubmissionRecord``."""
     return f"{ROOT}:submission:{submission_id}"
 
 
@@ -128,7 +128,7 @@ def rate(scope: str, ident: str) -> str:
 
 def audit_count(action: str, hour: int) -> str:
     """String (expiring): how often ``action`` happened in one hour (unix hours), for
-    actions the audit log lists only so many of (server.audit.AuditLog.record_capped)."""
+    actions the audit log lists only so many of (server.organiser.audit.AuditLog.record_capped)."""
     return f"{ROOT}:audit-count:{action}:{hour}"
 
 
@@ -174,7 +174,7 @@ def raffles(event_id: str) -> str:
 
 
 def raffle(raffle_id: str) -> str:
-    """Hash: see ``server.raffle.Raffle``."""
+    """Hash: see ``server.organiser.raffle.Raffle``."""
     return f"{ROOT}:raffle:{raffle_id}"
 
 
@@ -183,4 +183,4 @@ def organiser_session(token_hash: str) -> str:
     return f"{ROOT}:organiser:session:{token_hash}"
 
 
-AUDIT = f"{ROOT}:audit"  # stream of organiser actions, never trimmed (server.audit)
+AUDIT = f"{ROOT}:audit"  # stream of organiser actions, never trimmed (server.organiser.audit)

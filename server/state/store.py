@@ -19,11 +19,11 @@ from typing import Literal, cast
 import redis.asyncio
 
 from pipelines.messages import Job
-from server import keys, leaderboard
-from server.captcha.base import Ticket
+from server.abuse.captcha.base import Ticket
+from server.abuse.limits import GCRA_FUNCTION, Limit, rate_params
 from server.ids import new_id
-from server.limits import GCRA_FUNCTION, Limit, rate_params
-from server.scripts import Scripts
+from server.state import keys, leaderboard
+from server.state.scripts import Scripts
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 RECENT_KEPT = 50
@@ -259,7 +259,7 @@ class Counts:
     submissions: int
     drawings: int
     # Read with the counters so that a board snapshot knows whether it shows frozen
-    # standings (server.broadcast builds snapshots from these reads alone).
+    # standings (server.live.board builds snapshots from these reads alone).
     frozen: bool = False
 
 
@@ -273,7 +273,7 @@ def _optional_float(raw: str | None) -> float | None:
 
 # Members are UUIDv7 submission ids and scores are negated: ZRANGE 0..N is best-first and
 # equal scores fall back to lexicographic member order, which is time order. Who may be
-# on a board, and how results are offered to it: see server.leaderboard.
+# on a board, and how results are offered to it: see server.state.leaderboard.
 _OFFER = leaderboard.RULES
 
 # The submission script reads the caller itself (one round trip, not two): the keys and
@@ -293,7 +293,7 @@ _SEED_SLOT = "<seed>"
 #       array: one argument is much cheaper for the client to send than dozens; the job's
 #       event, target and seed as slots), the ticket's ms to keep ('' for no ticket), the
 #       session's idle expiry in seconds, then the rate limit parameters
-#       (server.limits.rate_params)
+#       (server.abuse.limits.rate_params)
 # In this order, as if each were checked by itself just before the next:
 # UNAUTHENTICATED when the session (or participant) is unknown, NO_EVENT when its event
 # is gone, BANNED when an organiser banned the participant, CLOSED or SCHEDULED (detail:

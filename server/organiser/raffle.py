@@ -26,11 +26,11 @@ from typing import Any, Literal, cast
 
 import redis.asyncio
 
-from server import keys
 from server.errors import invalid_input
-from server.events import clean_text
 from server.ids import new_id
-from server.store import NotFound, Store
+from server.organiser.inputs import clean_text
+from server.state import keys
+from server.state.store import NotFound, Store
 
 SEED_MAX_CHARS = 100
 RaffleStatus = Literal["PREPARED", "DRAWN"]

@@ -36,12 +36,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from server import keys
-from server.audit import Actor, AuditLog
+from server.abuse.limits import Limit, check_rates, ip_bucket
 from server.errors import ApiError
-from server.limits import Limit, check_rates, ip_bucket
+from server.organiser.audit import Actor, AuditLog
 from server.settings import PREFIX, Settings
-from server.store import hash_token
+from server.state import keys
+from server.state.store import hash_token
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import DataError, NoScriptError, ResponseError
 
-from server.connection import RETRY_ON
+from server.state.connection import RETRY_ON
 
 IDLE_MAX = 32  # connections kept checked out for scripts, at most (the pool holds 256)
 

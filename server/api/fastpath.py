@@ -8,13 +8,13 @@ about as much CPU as the submission itself, and the submission path is what a cr
 a cheater load.
 
 :class:`FastPath` is pure ASGI middleware in front of everything on the GraphQL path
-over HTTP. It checks each request by the GraphQL-over-HTTP rules (:mod:`server.intake`)
+over HTTP. It checks each request by the GraphQL-over-HTTP rules (:mod:`server.api.intake`)
 and answers the malformed ones itself, as JSON with a typed code: another method (405),
 another media type (415), a body that is not one well-formed request (400), a document
 that does not parse or validate, an operation that cannot be picked or is a
 subscription (request errors: 400 or 200 by the ``Accept`` header). A valid query or
 mutation (parsed and validated once per document text,
-:attr:`server.graphql.Schema.prepared`) runs on graphql-core's ``execute`` with
+:attr:`server.api.view.Schema.prepared`) runs on graphql-core's ``execute`` with
 strawberry's schema and executor class, the view's own context, error labelling and
 response: the answer is the same bytes the view would give.
 
@@ -42,14 +42,14 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.http import process_result
 from strawberry.utils.await_maybe import await_maybe
 
-from server import intake
+from server.api import intake
 from server.errors import ApiError
 from server.metrics import METRICS
 
 if TYPE_CHECKING:
     from graphql import DocumentNode
 
-    from server.graphql import GraphQLView
+    from server.api.view import GraphQLView
 
 GRAPHQL_PATH = "/graphql"
 _FAST = METRICS.graphql_posts.labels(path="fast")

@@ -21,9 +21,9 @@ from typing import Any
 
 import redis.asyncio
 
-from server import keys
 from server.settings import Settings
-from server.store import BoardEntry, Counts, Store, SubmissionRecord
+from server.state import keys
+from server.state.store import BoardEntry, Counts, Store, SubmissionRecord
 
 log = logging.getLogger(__name__)
 

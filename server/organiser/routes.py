@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from server import organiser
-from server.audit import Actor
-from server.console import Console, ExportKind
 from server.errors import ApiError
-from server.export import Format, zip_stream
-from server.images import image_url
+from server.organiser import auth
+from server.organiser.audit import Actor
+from server.organiser.console import Console, ExportKind
+from server.organiser.export import Format, zip_stream
 from server.resources import Resources
+from server.state.pictures import image_url
 
 STATUS = {
     "INVALID_INPUT": 400,
@@ -50,7 +50,7 @@ def routes() -> list[Route]:
 
 async def _console(request: Request, *, changes_state: bool) -> Console:
     resources: Resources = request.app.state.resources
-    session, _ = await organiser.authenticate(
+    session, _ = await auth.authenticate(
         resources.redis, resources.settings, request, changes_state=changes_state
     )
     actor = Actor(session.name, resources.client_ip(request))

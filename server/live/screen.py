@@ -5,7 +5,7 @@ support each idle connection still costs about 21 KB: uvicorn's protocol object 
 WebSocket state machine, the ASGI application's task with its stack of coroutine frames
 (middleware, router, strawberry's handler), the context. This endpoint is an
 :class:`asyncio.Protocol` of its own that speaks just enough graphql-transport-ws for a
-screen, and joins the shared channels of :mod:`server.fanout` directly, so an idle screen
+screen, and joins the shared channels of :mod:`server.live.channels` directly, so an idle screen
 is a transport, one small object and its subscriber (about 3 KB in all, by
 ``python -m benchmarks.fanout``).
 
@@ -45,12 +45,12 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
-from server import intake
-from server.context import Context
+from server.abuse.limits import client_ip, ip_bucket
+from server.api import intake
+from server.api.context import Context
 from server.errors import ApiError
-from server.fanout import Fanout, Key, Plan, Subscriber, credentials, encode, frame_header
-from server.fanout import stream as plan_stream
-from server.limits import client_ip, ip_bucket
+from server.live.channels import Fanout, Key, Plan, Subscriber, credentials, encode, frame_header
+from server.live.channels import stream as plan_stream
 
 try:  # the C version that ships with the websockets package
     from websockets.speedups import apply_mask
@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
 if TYPE_CHECKING:
-    from server.graphql import GraphQLView
+    from server.api.view import GraphQLView
     from server.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class Screens:
 
     def admit(self, peer: str | None, headers: Headers) -> str | None:
         """Count a screen against its client address (the limit unit of
-        :func:`server.limits.ip_bucket`); None when that address has its fill."""
+        :func:`server.abuse.limits.ip_bucket`); None when that address has its fill."""
         address = ip_bucket(client_ip(peer, headers, self.trusted_proxies))
         open_now = self.per_address.get(address, 0)
         if self.max_per_address and open_now >= self.max_per_address:

@@ -16,15 +16,15 @@ from typing import Final
 
 import redis.asyncio
 
-from server import keys
 from server.errors import ApiError
 from server.settings import Settings
+from server.state import keys
 
 # Lua: take_rates(rate_keys, now, params) takes one request from every limit, or from
 # none, and answers 0 (allowed) or the seconds to wait. ``now`` is seconds, or nil for the
 # Redis clock (one clock for every server process); ``params`` the limits' interval
 # (1 / rate) and burst, in key order. Scripts that limit as part of a bigger change
-# (server.store's submission) include it, so the limit is taken atomically with it.
+# (server.state.store's submission) include it, so the limit is taken atomically with it.
 # Numbers travel as "%.17g" strings: Lua's tostring() keeps only 14 digits, and a reply
 # number would be truncated to an integer.
 GCRA_FUNCTION: Final = """

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 import httpx
 import redis.asyncio
 
-from server.captcha.altcha import AltchaVerifier, CaptchaSolveError, solve_altcha
-from server.captcha.base import Ticket, claim
-from server.captcha.off import OffVerifier
-from server.captcha.siteverify import SiteverifyVerifier
+from server.abuse.captcha.altcha import AltchaVerifier, CaptchaSolveError, solve_altcha
+from server.abuse.captcha.base import Ticket, claim
+from server.abuse.captcha.off import OffVerifier
+from server.abuse.captcha.siteverify import SiteverifyVerifier
 from server.settings import Settings
 
 __all__ = [

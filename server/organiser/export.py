@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from server.audit import AuditEntry
-from server.images import ImageStore, image_url
-from server.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
+from server.organiser.audit import AuditEntry
+from server.state.pictures import ImageStore, image_url
+from server.state.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
 
 Format = Literal["csv", "json"]
 Row = dict[str, Any]

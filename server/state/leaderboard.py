@@ -1,4 +1,4 @@
-"""The leaderboard's rules, as Lua that :mod:`server.store` runs inside its scripts.
+"""The leaderboard's rules, as Lua that :mod:`server.state.store` runs inside its scripts.
 
 A board is a sorted set of submission ids scored by the negated score, plus a hash
 participant id -> the submission on the board, so equal scores order by time (ids are
@@ -32,11 +32,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from server import keys
+from server.state import keys
 
 
 def _lua_key(key_of: Callable[[str], str], var: str) -> str:
-    """A Lua expression for ``key_of(var)``: key formats stay in :mod:`server.keys`."""
+    """A Lua expression for ``key_of(var)``: key formats stay in :mod:`server.state.keys`."""
     return "'" + key_of(f"' .. {var} .. '") + "'"
 
 

@@ -1,0 +1,1 @@
+"""Keeping the contest fair: captcha, rate limits, blocklists, the duplicate-prompt check."""

@@ -1,0 +1,1 @@
+"""Running the event on one machine: the supervisor, the LAN address, the go/no-go doctor."""
