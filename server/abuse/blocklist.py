@@ -128,7 +128,7 @@ def _blocked(text: str, extra: tuple[str, ...]) -> bool:
 def blocklist(extra: tuple[str, ...] = ()) -> Blocklist:
     """The packaged lists plus ``extra`` terms (same syntax), compiled once."""
     lines: list[str] = []
-    folder = resources.files("server").joinpath("blocklists")
+    folder = resources.files("server.abuse").joinpath("blocklists")
     for name in LISTS:
         lines += folder.joinpath(name).read_text(encoding="utf-8").splitlines()
     return Blocklist.from_lines([*lines, *extra])
