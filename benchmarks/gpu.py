@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import io
 import json
 import shutil
@@ -86,17 +85,17 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
         encode_threads=args.encode_threads,
     )
     if args.pad_sizes:
-        base = dataclasses.replace(base, batch_pad_sizes=tuple(args.pad_sizes))
+        base = base.model_copy(update={"batch_pad_sizes": tuple(args.pad_sizes)})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not real_size(args):
-        settings = model_settings(dataclasses.replace(base, models="tiny", device="cpu"))
+        settings = model_settings(base.model_copy(update={"models": "tiny", "device": "cpu"}))
         return settings, Generator.load(settings), Scorer.load(settings)
     # dtype auto: bfloat16 on a GPU, float32 on a CPU.
-    settings = dataclasses.replace(
-        base, device=device.type, dtype="auto", generator_size=512, generator_steps=1
+    settings = base.model_copy(
+        update={"device": device.type, "dtype": "auto", "generator_size": 512, "generator_steps": 1}
     )
     if args.taesd:
-        settings = dataclasses.replace(settings, taesd_model=str(_random_taesd(data_dir)))
+        settings = settings.model_copy(update={"taesd_model": str(_random_taesd(data_dir))})
     pipeline = _random_sd_turbo(data_dir, *resolve_device(settings))
     generator = Generator.prepare(pipeline, settings)
     scorer = _random_clip(settings)
@@ -328,7 +327,7 @@ async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
         client = async_client(redis_url)
         try:
             for batch in args.batches:
-                tuned = dataclasses.replace(settings, batch_size=batch, batch_wait_ms=5)
+                tuned = settings.model_copy(update={"batch_size": batch, "batch_wait_ms": 5})
                 worker = Worker(tuned, client, generator, scorer, name=f"bench-{batch}")
                 worker.warm_up()
                 row = Row(batch)

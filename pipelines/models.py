@@ -8,7 +8,6 @@ mode.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +92,13 @@ def model_settings(settings: Settings) -> Settings:
         return settings
     models_dir = settings.models_dir.resolve()
     tiny.build_tiny_models(models_dir)
-    return dataclasses.replace(
-        settings,
-        generator_model=str(models_dir / tiny.GENERATOR_DIR),
-        generator_size=tiny.IMAGE_SIZE,
-        scorer_model=tiny.SCORER_NAME,
-        scorer_pretrained=str(models_dir / tiny.SCORER_CHECKPOINT),
+    return settings.model_copy(
+        update={
+            "generator_model": str(models_dir / tiny.GENERATOR_DIR),
+            "generator_size": tiny.IMAGE_SIZE,
+            "scorer_model": tiny.SCORER_NAME,
+            "scorer_pretrained": str(models_dir / tiny.SCORER_CHECKPOINT),
+        }
     )
 
 

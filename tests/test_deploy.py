@@ -196,7 +196,7 @@ def worker_metrics_port() -> int:
 
 
 def settings_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(Settings)}
+    return set(Settings.model_fields)
 
 
 def deploy_files() -> Iterator[Path]:

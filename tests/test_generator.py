@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -149,7 +148,7 @@ def test_compiled_batches_are_padded_to_static_sizes(
     monkeypatch.setattr(torch, "compile", lambda module, **_: module)
     settings = model_settings(make_settings(compile="default", batch_pad_sizes=(1, 4)))
     padded = Generator.load(settings)
-    plain = Generator.load(dataclasses.replace(settings, compile="off"))
+    plain = Generator.load(settings.model_copy(update={"compile": "off"}))
     assert [padded.padded_size(n) for n in (1, 2, 4, 5)] == [1, 4, 4, 5]
     assert padded.warm_up_sizes(4) == [1, 4] and plain.warm_up_sizes(4) == [1]
     images = padded(["a duck", "a swan"], [1, 2])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import socket
 
@@ -52,4 +51,4 @@ def on_lan(settings: Settings, *, host_given: bool = False) -> Settings:
     public_url = settings.public_url
     if not public_url:
         public_url = f"http://{lan_address(settings.lan_address)}:{settings.port}"
-    return dataclasses.replace(settings, host=host, public_url=public_url)
+    return settings.model_copy(update={"host": host, "public_url": public_url})
