@@ -33,7 +33,8 @@ from server.settings import Settings
 from server.state import keys
 from server.state.connection import RETRY_ON
 from server.state.pictures import ImageStore
-from server.state.store import Store, ensure_group
+from server.state.queue import ensure_group
+from server.state.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,11 @@ from server.organiser.demo import target_webp
 from server.settings import Settings
 from server.state import keys
 from server.state.connection import async_client
+from server.state.participants import ParticipantRecord
 from server.state.pictures import ImageStore
-from server.state.store import (
-    ParticipantRecord,
-    QueueState,
-    Store,
-    SubmissionRecord,
-    ensure_group,
-)
+from server.state.queue import QueueState, ensure_group
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pipelines.models import model_settings
 from pipelines.scorer import Scorer
 from server.settings import Settings
 from server.state.pictures import ImageStore
-from server.state.store import SubmissionRecord
+from server.state.submissions import SubmissionRecord
 
 
 class NotVerifiable(ValueError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from server.abuse import dedup
-from server.state.store import EventRecord, Store, SubmissionRecord
+from server.state.events import EventRecord
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 
 
 async def queue_prompt(

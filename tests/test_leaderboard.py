@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from server.abuse import dedup
 from server.state import keys
 from server.state.connection import async_client
-from server.state.store import Banned, InFlight, NotFound, Store, SubmissionRecord
+from server.state.part import NotFound
+from server.state.store import Store
+from server.state.submissions import Banned, InFlight, SubmissionRecord
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,19 +15,19 @@ from server.abuse import dedup
 from server.abuse.captcha.base import ticket
 from server.abuse.limits import Limit
 from server.state import keys
-from server.state.store import (
+from server.state.events import EventRecord
+from server.state.part import NotFound
+from server.state.participants import ParticipantRecord
+from server.state.queue import QueueState
+from server.state.store import Store
+from server.state.submissions import (
     CALLER_ID,
     Banned,
     EventClosed,
-    EventRecord,
     InFlight,
     NoCaller,
-    NotFound,
-    ParticipantRecord,
     QueueFull,
-    QueueState,
     RateLimited,
-    Store,
     SubmissionRecord,
     Submitted,
     TicketUsed,

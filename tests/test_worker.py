@@ -12,8 +12,10 @@ from pipelines.messages import Failure
 from pipelines.worker import Worker, ensure_group
 from server.settings import Settings
 from server.state import keys
+from server.state.events import EventRecord
 from server.state.pictures import ImageStore
-from server.state.store import EventRecord, Store, SubmissionRecord
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 from tests.seeding import queue_prompt
 
 pytestmark = pytest.mark.timeout(90)

@@ -14,7 +14,10 @@ from server.errors import ApiError
 from server.live.board import Broadcaster, Snapshot
 from server.resources import Resources
 from server.settings import Settings
-from server.state.store import EventRecord, NotFound, ParticipantRecord, Store
+from server.state.events import EventRecord
+from server.state.part import NotFound
+from server.state.participants import ParticipantRecord
+from server.state.store import Store
 
 SESSION_COOKIE = "lookalike_session"
 MAX_TOKEN_CHARS = 128  # longer is no token of ours: not worth hashing

@@ -33,16 +33,16 @@ from server.organiser.console import Console, check_id, found
 from server.organiser.inputs import clean_text
 from server.organiser.raffle import Raffle, ticket
 from server.resources import estimate
+from server.state.events import EventRecord
+from server.state.part import NotFound
+from server.state.participants import ParticipantRecord
 from server.state.pictures import image_url
-from server.state.store import (
+from server.state.submissions import (
     CALLER_ID,
     Banned,
     EventClosed,
-    EventRecord,
     InFlight,
     NoCaller,
-    NotFound,
-    ParticipantRecord,
     QueueFull,
     RateLimited,
     SubmissionRecord,

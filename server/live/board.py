@@ -23,7 +23,10 @@ import redis.asyncio
 
 from server.settings import Settings
 from server.state import keys
-from server.state.store import BoardEntry, Counts, Store, SubmissionRecord
+from server.state.board import BoardEntry
+from server.state.events import Counts
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from server.errors import ApiError
 from server.organiser.audit import Actor, AuditLog
 from server.settings import PREFIX, Settings
 from server.state import keys
-from server.state.store import hash_token
+from server.state.participants import hash_token
 
 log = logging.getLogger(__name__)
 

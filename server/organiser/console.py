@@ -33,8 +33,12 @@ from server.organiser.export import (
 from server.organiser.inputs import TITLE_MAX_CHARS, check_schedule, clean_text, target_webp
 from server.organiser.raffle import Raffle, Raffles
 from server.settings import Settings
+from server.state.events import EventRecord
+from server.state.part import NotFound
+from server.state.participants import ParticipantRecord
 from server.state.pictures import ImageStore
-from server.state.store import EventRecord, NotFound, ParticipantRecord, Store, SubmissionRecord
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 
 T = TypeVar("T")
 REASON_MAX_CHARS = 200

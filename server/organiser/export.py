@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from server.organiser.audit import AuditEntry
+from server.state.events import EventRecord
+from server.state.participants import ParticipantRecord
 from server.state.pictures import ImageStore, image_url
-from server.state.store import EventRecord, ParticipantRecord, Store, SubmissionRecord
+from server.state.store import Store
+from server.state.submissions import SubmissionRecord
 
 Format = Literal["csv", "json"]
 Row = dict[str, Any]

@@ -30,7 +30,8 @@ from server.errors import invalid_input
 from server.ids import new_id
 from server.organiser.inputs import clean_text
 from server.state import keys
-from server.state.store import NotFound, Store
+from server.state.part import NotFound
+from server.state.store import Store
 
 SEED_MAX_CHARS = 100
 RaffleStatus = Literal["PREPARED", "DRAWN"]

@@ -14,7 +14,7 @@ EVENTS = f"{ROOT}:events"  # sorted set: event id -> created (unix seconds)
 
 def event(event_id: str) -> str:
     """Hash: id, title, target_key, status, created_at, hold (review), and when set
-    opens_at, closes_at, frozen_at, frozen_built; see ``server.state.store.EventRecord``."""
+    opens_at, closes_at, frozen_at, frozen_built; see ``server.state.events.EventRecord``."""
     return f"{ROOT}:event:{event_id}"
 
 
@@ -46,15 +46,18 @@ def event_counts(event_id: str) -> str:
     return f"{ROOT}:event:{event_id}:counts"
 
 
+RECENT_KEPT = 50  # drawings a recent list keeps
+
+
 def recent(event_id: str) -> str:
-    """List: latest DONE submission ids, newest first (capped)."""
+    """List: latest DONE submission ids, newest first (the latest :data:`RECENT_KEPT`)."""
     return f"{ROOT}:event:{event_id}:recent"
 
 
 # --- participants and sessions
 def participant(participant_id: str) -> str:
     """Hash: id, event_id, nickname, created_at, claim_code, and when set staff, banned,
-    contact (given with consent); see ``server.state.store.ParticipantRecord``."""
+    contact (given with consent); see ``server.state.participants.ParticipantRecord``."""
     return f"{ROOT}:participant:{participant_id}"
 
 
@@ -70,7 +73,7 @@ def session(token_hash: str) -> str:
 
 # --- submissions and jobs
 def submission(submission_id: str) -> str:
-    """Hash: see ``server.state.store.SubmissionRecord``."""
+    """Hash: see ``server.state.submissions.SubmissionRecord``."""
     return f"{ROOT}:submission:{submission_id}"
 
 

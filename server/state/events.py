@@ -1,0 +1,171 @@
+"""Events: the :class:`EventRecord`, its phase (taking entries or not), its counters, and
+the :class:`Events` part of the store that creates, lists and changes events."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from server.ids import new_id
+from server.state import keys
+from server.state.part import NotFound, Part, num, optional_float
+
+Phase = Literal["SCHEDULED", "OPEN", "CLOSED"]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str
+    title: str
+    target_key: str
+    status: Literal["OPEN", "CLOSED"]  # as set by an organiser; see :meth:`phase`
+    created_at: float
+    opens_at: float | None = None
+    closes_at: float | None = None
+    hold_for_review: bool = False  # new drawings reach the public board once approved
+    frozen_at: float | None = None  # the public board shows the standings of this time
+    revealed_top: int = 0  # the prompts of the best this many are public (organiser reveal)
+    join_captcha: bool = False  # joining needs a solved captcha
+
+    def prompts_public(self, now: float, on_close: int) -> int:
+        """How many of the best entries show their prompts at ``now``: the organisers'
+        reveal, or once the event is closed the ``on_close`` setting (0: none)."""
+        if self.revealed_top:
+            return self.revealed_top
+        return on_close if self.phase(now) == "CLOSED" else 0
+
+    def phase(self, now: float) -> Phase:
+        """Whether the event takes entries at ``now``: its status and its schedule.
+        (The submission script applies the same rule in Lua.)"""
+        if self.status == "CLOSED" or (self.closes_at is not None and now >= self.closes_at):
+            return "CLOSED"
+        if self.opens_at is not None and now < self.opens_at:
+            return "SCHEDULED"
+        return "OPEN"
+
+    def frozen(self, now: float) -> bool:
+        """Whether the public sees frozen standings at ``now``."""
+        return self.frozen_at is not None and self.frozen_at <= now
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> EventRecord:
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            target_key=data["target_key"],
+            status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
+            created_at=float(data["created_at"]),
+            opens_at=optional_float(data.get("opens_at")),
+            closes_at=optional_float(data.get("closes_at")),
+            hold_for_review=data.get("hold") == "1",
+            frozen_at=optional_float(data.get("frozen_at")),
+            revealed_top=int(data.get("revealed_top") or 0),
+            join_captcha=data.get("join_captcha") == "1",
+        )
+
+
+@dataclass(frozen=True)
+class Counts:
+    participants: int
+    submissions: int
+    drawings: int
+    # Read with the counters so that a board snapshot knows whether it shows frozen
+    # standings (server.live.board builds snapshots from these reads alone).
+    frozen: bool = False
+
+
+class Events(Part):
+    """Creating, reading and changing events, and which one is current."""
+
+    async def create_event(
+        self,
+        title: str,
+        target_key: str,
+        *,
+        current: bool = True,
+        event_id: str | None = None,
+        opens_at: float | None = None,
+        closes_at: float | None = None,
+        hold_for_review: bool = False,
+        join_captcha: bool = False,
+    ) -> str:
+        event_id = event_id or new_id()
+        now = time.time()
+        fields = {
+            "id": event_id,
+            "title": title,
+            "target_key": target_key,
+            "status": "OPEN",
+            "created_at": num(now),
+            "hold": "1" if hold_for_review else "0",
+            "join_captcha": "1" if join_captcha else "0",
+            # Mixed into every drawing's seed (server-side only): see the submission script.
+            "seed_secret": secrets.token_hex(16),
+        }
+        for name, value in (("opens_at", opens_at), ("closes_at", closes_at)):
+            if value is not None:
+                fields[name] = num(value)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.event(event_id), mapping=fields)
+            pipe.zadd(keys.EVENTS, {event_id: now})
+            if current:
+                pipe.set(keys.CURRENT_EVENT, event_id)
+                pipe.publish(keys.CURRENT_CHANNEL, event_id)
+            await pipe.execute()
+        return event_id
+
+    async def current_event_id(self) -> str | None:
+        return cast(str | None, await self.redis.get(keys.CURRENT_EVENT))
+
+    async def set_current_event(self, event_id: str) -> None:
+        await self.event(event_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.CURRENT_EVENT, event_id)
+            pipe.publish(keys.CURRENT_CHANNEL, event_id)
+            await pipe.execute()
+
+    async def event(self, event_id: str) -> EventRecord:
+        data = cast(dict[str, str], await self.redis.hgetall(keys.event(event_id)))
+        if not data:
+            raise NotFound(f"no event {event_id!r}")
+        return EventRecord.from_hash(data)
+
+    async def events(self) -> list[EventRecord]:
+        """Every event, oldest first."""
+        ids = cast(list[str], await self.redis.zrange(keys.EVENTS, 0, -1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hgetall(keys.event(event_id))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return [EventRecord.from_hash(row) for row in rows if row]
+
+    async def update_event(self, event_id: str, changes: Mapping[str, str | None]) -> None:
+        """Set event hash fields (None removes one) and tell every open board."""
+        await self.event(event_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name, value in changes.items():
+                if value is None:
+                    pipe.hdel(keys.event(event_id), name)
+                else:
+                    pipe.hset(keys.event(event_id), name, value)
+            pipe.publish(keys.event_channel(event_id), "event")
+            await pipe.execute()
+
+    async def set_event_status(self, event_id: str, status: Literal["OPEN", "CLOSED"]) -> None:
+        await self.update_event(event_id, {"status": status})
+
+    async def counts(self, event_id: str) -> Counts:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.event_counts(event_id))
+            pipe.hget(keys.event(event_id), "frozen_at")
+            data, frozen_at = cast(tuple[dict[str, str], str | None], await pipe.execute())
+        at = optional_float(frozen_at)
+        return Counts(
+            participants=int(data.get("participants", 0)),
+            submissions=int(data.get("submissions", 0)),
+            drawings=int(data.get("drawings", 0)),
+            frozen=at is not None and at <= time.time(),
+        )

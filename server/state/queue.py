@@ -1,0 +1,216 @@
+"""The job queue: the :class:`QueueState` counters, the workers' heartbeats, and a job's
+way through it (started, completed with its score, or failed) with the scripts that
+record each step atomically, followers and the leaderboard included."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio
+
+from server.state import keys, leaderboard
+from server.state.part import Part, num
+from server.state.scripts import Script
+
+
+@dataclass(frozen=True)
+class QueueState:
+    enqueued: int
+    started: int
+    job_seconds: float  # moving average of GPU seconds per job; 0 before the first batch
+
+    @property
+    def depth(self) -> int:
+        return max(self.enqueued - self.started, 0)
+
+
+# KEYS: submission, followers, queue.  ARGV: sid, submission prefix, now, channel prefix
+_START = """
+local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', KEYS[1], 'status') ~= 'QUEUED' then return 0 end
+redis.call('HINCRBY', KEYS[3], 'started', 1)
+redis.call('HSET', KEYS[1], 'status', 'GENERATING', 'started_at', now)
+redis.call('PUBLISH', chprefix .. 'submission:' .. sid, 'GENERATING')
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HGET', prefix .. f, 'status') == 'QUEUED' then
+    redis.call('HSET', prefix .. f, 'status', 'GENERATING')
+    redis.call('PUBLISH', chprefix .. 'submission:' .. f, 'GENERATING')
+  end
+end
+return 1
+"""
+
+# KEYS: submission, followers, board, best, counts, recent, event channel
+# ARGV: sid, submission prefix, now, channel prefix, score, image key, model version, kept
+_COMPLETE = (
+    leaderboard.RULES
+    + """
+local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local score, image, version = ARGV[5], ARGV[6], ARGV[7]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'DONE' or status == 'FAILED' then return 0 end
+-- Hidden before it was drawn: the picture is hidden, and so are the copies waiting for it.
+local hidden = redis.call('HGET', KEYS[1], 'hidden') == '1'
+if hidden then redis.call('SADD', HIDDEN_IMAGES, image) end
+local function finish(key, id)
+  redis.call('HSET', key, 'status', 'DONE', 'score', score, 'image_key', image,
+             'model_version', version, 'finished_at', now)
+  if hidden then redis.call('HSET', key, 'hidden', '1') end
+  queue_for_review(key, id, now)
+  offer(KEYS[3], KEYS[4], redis.call('HGET', key, 'participant_id'), id, score)
+  redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'DONE')
+end
+finish(KEYS[1], sid)
+redis.call('HINCRBY', KEYS[5], 'drawings', 1)
+redis.call('LPUSH', KEYS[6], sid)
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[8]) - 1)
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local fs = redis.call('HGET', prefix .. f, 'status')
+  if fs == 'QUEUED' or fs == 'GENERATING' then
+    finish(prefix .. f, f)
+    redis.call('HINCRBY', KEYS[5], 'deduplicated', 1)
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[7], 'scored')
+return 1
+"""
+)
+
+# KEYS: submission, followers.  ARGV: sid, submission prefix, now, channel prefix, reason
+_FAIL = """
+local sid, prefix, now, chprefix, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'DONE' or status == 'FAILED' then return 0 end
+local ids = redis.call('SMEMBERS', KEYS[2])
+table.insert(ids, 1, sid)
+for _, id in ipairs(ids) do
+  local key = prefix .. id
+  local s = redis.call('HGET', key, 'status')
+  if s == 'QUEUED' or s == 'GENERATING' then
+    redis.call('HSET', key, 'status', 'FAILED', 'error', reason, 'finished_at', now)
+    redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'FAILED')
+  end
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+_SUBMISSION_PREFIX = keys.submission("")
+_CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
+
+
+async def ensure_group(client: redis.asyncio.Redis) -> None:
+    """Create the jobs stream and its consumer group if missing (safe to race)."""
+    try:
+        await client.xgroup_create(keys.JOBS, keys.JOBS_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _queue_state(data: dict[str, str]) -> QueueState:
+    return QueueState(
+        enqueued=int(data.get("enqueued", 0)),
+        started=int(data.get("started", 0)),
+        job_seconds=float(data.get("job_seconds", 0.0)),
+    )
+
+
+class Queue(Part):
+    """The queue's counters and workers, and recording a job's start, result or failure."""
+
+    @functools.cached_property
+    def _start(self) -> Script:
+        return self.scripts.register(_START)
+
+    @functools.cached_property
+    def _complete(self) -> Script:
+        return self.scripts.register(_COMPLETE)
+
+    @functools.cached_property
+    def _fail(self) -> Script:
+        return self.scripts.register(_FAIL)
+
+    async def queue_state(self) -> QueueState:
+        return _queue_state(await self.redis.hgetall(keys.QUEUE))
+
+    async def queue_and_workers(self, worker_stale_s: float) -> tuple[QueueState, int]:
+        """The queue state, and how many workers sent a heartbeat in the last
+        ``worker_stale_s`` seconds, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.QUEUE)
+            pipe.zcount(keys.WORKERS, num(time.time() - worker_stale_s), "+inf")
+            data, workers = cast(tuple[dict[str, str], int], await pipe.execute())
+        return _queue_state(data), workers
+
+    async def record_job_seconds(self, seconds_per_job: float, weight: float = 0.2) -> None:
+        """Fold one batch's GPU seconds per job into the moving average used for ETAs."""
+        current = (await self.queue_state()).job_seconds
+        value = seconds_per_job
+        if current > 0:
+            value = (1 - weight) * current + weight * seconds_per_job
+        await self.redis.hset(keys.QUEUE, "job_seconds", num(value))
+
+    async def start(self, submission_id: str) -> bool:
+        """QUEUED → GENERATING (with its followers); False if it was not QUEUED."""
+        (done,) = await self.start_many([submission_id])
+        return done
+
+    async def start_many(self, submission_ids: Sequence[str]) -> list[bool]:
+        """:meth:`start` for a whole batch in one round trip: the worker does this while
+        the GPU waits for the batch, so one trip per job would idle it."""
+        if not submission_ids:
+            return []
+        now = num(time.time())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in submission_ids:
+                await self._start.fallback(
+                    keys=[keys.submission(sid), keys.followers(sid), keys.QUEUE],
+                    args=[sid, _SUBMISSION_PREFIX, now, _CHANNEL_PREFIX],
+                    client=pipe,
+                )
+            done = await pipe.execute()
+        return [bool(d) for d in done]
+
+    async def complete(
+        self, submission_id: str, *, score: float, image_key: str, model_version: str
+    ) -> bool:
+        """Record a result; idempotent: False (and no change) if already finished."""
+        event_id: str | None = await self.redis.hget(keys.submission(submission_id), "event_id")
+        if event_id is None:
+            return False
+        done = await self._complete(
+            keys=[
+                keys.submission(submission_id),
+                keys.followers(submission_id),
+                keys.board(event_id),
+                keys.best(event_id),
+                keys.event_counts(event_id),
+                keys.recent(event_id),
+                keys.event_channel(event_id),
+            ],
+            args=[
+                submission_id,
+                _SUBMISSION_PREFIX,
+                num(time.time()),
+                _CHANNEL_PREFIX,
+                num(score),
+                image_key,
+                model_version,
+                keys.RECENT_KEPT,
+            ],
+        )
+        return bool(done)
+
+    async def fail(self, submission_id: str, reason: str) -> bool:
+        """End a submission (and its followers) as FAILED; a later identical prompt redraws."""
+        done = await self._fail(
+            keys=[keys.submission(submission_id), keys.followers(submission_id)],
+            args=[submission_id, _SUBMISSION_PREFIX, num(time.time()), _CHANNEL_PREFIX, reason],
+        )
+        return bool(done)
