@@ -259,3 +259,29 @@ async def test_a_big_body_is_refused_before_it_is_read(live: Any, fast_path: boo
             padded = {"query": "{ __typename }", "variables": {"pad": "x" * (limit - 100)}}
             fits = await http.post("/graphql", json=padded)
             assert fits.status_code == 200 and fits.json()["data"] == {"__typename": "Query"}
+
+
+def test_the_fast_path_runs_on_the_schema_strawberry_runs_on(
+    make_settings: Any,
+) -> None:
+    """graphql-core's schema is found through strawberry's public executor hook (not its
+    private attribute): the very schema strawberry executes on, its executor class put back."""
+    from graphql import GraphQLSchema, parse
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from server.api.view import make_schema
+
+    schema = make_schema(make_settings())
+    assert isinstance(schema.graphql_schema, GraphQLSchema)
+    assert schema.execution_context_class is StrawberryGraphQLCoreExecutionContext
+    seen: list[GraphQLSchema] = []
+
+    class Watching(StrawberryGraphQLCoreExecutionContext):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append(self.schema)
+
+    schema.execution_context_class = Watching
+    assert schema.execute_sync("{ __typename }").data == {"__typename": "Query"}
+    assert seen == [schema.graphql_schema]
+    assert schema.validate(parse("{ nope }"))  # validation runs on it too

@@ -29,9 +29,8 @@ view, the body already read handed back; so does a GET of GraphiQL in developmen
 from __future__ import annotations
 
 import json
-from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from graphql import ExecutionResult, GraphQLError, OperationType, execute, get_operation_ast
 from starlette.datastructures import Headers, QueryParams
@@ -83,7 +82,6 @@ class FastPath:
         self.view = view
         self.enabled = enabled
         self.max_body_bytes = max_body_bytes
-        self.executor_class = _noting_executors(view.schema.execution_context_class)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
@@ -192,46 +190,19 @@ class FastPath:
         """Execute as strawberry's view would, with the view's context."""
         view = self.view
         context = await view.get_context(request, response=sub_response)
-        built: list[Any] = []
-        noted = _BUILT.set(built)
-        try:
-            result: ExecutionResult = await await_maybe(
-                execute(
-                    view.schema._schema,
-                    operation.document,
-                    variable_values=operation.request.variables,
-                    operation_name=operation.request.operation_name,
-                    context_value=context,
-                    executor_class=self.executor_class,
-                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                    operation_extensions=operation.request.extensions,
-                )
+        result: ExecutionResult = await await_maybe(
+            execute(
+                view.schema.graphql_schema,
+                operation.document,
+                variable_values=operation.request.variables,
+                operation_name=operation.request.operation_name,
+                context_value=context,
+                executor_class=view.schema.execution_context_class,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                operation_extensions=operation.request.extensions,
             )
-        finally:
-            _BUILT.reset(noted)
-        # The finished executor is a knot of reference cycles (bound methods and field
-        # plans that point back at it) holding the request, its context and ~60 objects
-        # more: left to the cyclic GC, that garbage made a young-generation collection of
-        # 4-8 ms every ~250 submissions, the tail of the latency. Untied, it all goes
-        # by reference counting at once.
-        for executor in built:
-            vars(executor).clear()
+        )
         return result
-
-
-_BUILT: ContextVar[list[Any]] = ContextVar("lookalike_fast_path_executors")
-
-
-def _noting_executors(base: type[Any]) -> type[Any]:
-    """``base`` (strawberry's executor class), noting each executor it builds in the
-    current request's ``_BUILT`` list, so that the request can untie it afterwards."""
-
-    class Noted(base):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            _BUILT.get().append(self)
-
-    return Noted
 
 
 class BodyTooLarge(Exception):

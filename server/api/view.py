@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, parse, specified_rules
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection, Request
@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.websocket_origin import is_same_origin
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
@@ -35,7 +36,7 @@ from server.api import intake
 from server.api.context import Context
 from server.api.schema import Mutation, Query, Subscription
 from server.errors import ApiError, ErrorCode, unavailable
-from server.live.channels import TRANSPORT_SCOPE_KEY, Fanout, FanoutHandler, transport_of
+from server.live.channels import CONNECTION_TRANSPORT, Fanout, FanoutHandler
 from server.live.screen import Screens
 from server.resources import Resources
 from server.settings import Settings
@@ -158,11 +159,41 @@ class _Unprepared(Exception):
     """A document that does not parse or validate: raised, so that it is not cached."""
 
 
+def _graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
+    """graphql-core's schema that ``schema`` runs on.
+
+    Strawberry builds it but keeps it to itself; the one public place it shows is the
+    executor strawberry builds for each operation (graphql-core's
+    ``ExecutionContext.schema``). So one ``{ __typename }`` runs on a subclass of the
+    schema's executor class that notes it; the class is put back afterwards.
+    """
+    base = schema.execution_context_class
+    seen: list[GraphQLSchema] = []
+
+    class Noting(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append(self.schema)
+
+    schema.execution_context_class = Noting
+    try:
+        result = schema.execute_sync("{ __typename }")
+    finally:
+        schema.execution_context_class = base
+    if result.errors or len(seen) != 1:
+        raise RuntimeError(f"could not find the graphql-core schema: {result.errors}")
+    return seen[0]
+
+
 class Schema(strawberry.Schema):
     """Strawberry's schema with our rules (see :func:`make_schema`) and error codes."""
 
     def __init__(self, *, rules: tuple[Any, ...], max_chars: int, **options: Any) -> None:
-        super().__init__(**options, extensions=[lambda: Hardening(max_chars)])
+        super().__init__(**options)
+        self.graphql_schema = _graphql_schema(self)
+        """graphql-core's schema under this one: what :meth:`validate` and the fast path
+        (:mod:`server.api.fastpath`) run on."""
+        self.extensions = (lambda: Hardening(max_chars),)  # it validates on graphql_schema
         self.rules = rules
         """Our validation rules (the limiters), run on documents that graphql's own pass."""
         self.max_chars = max_chars
@@ -188,8 +219,8 @@ class Schema(strawberry.Schema):
 
         Ours only on a document that passes graphql's own: the limiters assume a valid
         one (the depth limiter fails on a spread of an unknown fragment)."""
-        errors = _cached_validate(self._schema, document, _SPECIFIED_RULES)
-        return errors or _cached_validate(self._schema, document, self.rules)
+        errors = _cached_validate(self.graphql_schema, document, _SPECIFIED_RULES)
+        return errors or _cached_validate(self.graphql_schema, document, self.rules)
 
     def problems(self, query: str) -> list[GraphQLError]:
         """Why ``query`` is not :meth:`prepared`: too long, its syntax error, or its
@@ -319,22 +350,35 @@ class GraphQLView(GraphQL[Context, None]):
         self._said_no_transport = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and self.fanout is not None:
-            transport = transport_of(receive)
-            if transport is None and not self._said_no_transport:
-                self._said_no_transport = True
-                log.warning(
-                    "leaderboard fan-out is off: the server does not expose its transport "
-                    "(it needs uvicorn, and no middleware wrapping `receive`)"
-                )
-            scope[TRANSPORT_SCOPE_KEY] = transport
+        if (
+            scope["type"] == "websocket"
+            and self.fanout is not None
+            and CONNECTION_TRANSPORT.get() is None
+            and not self._said_no_transport
+        ):
+            self._said_no_transport = True
+            log.warning(
+                "leaderboard fan-out is off on /graphql: the connection's transport is not "
+                "known (it needs uvicorn with server.live.screen.server_options)"
+            )
         await super().__call__(scope, receive, send)
 
     def websocket_origin_allowed(self, headers: Headers) -> bool:
-        """Strawberry's handshake rule for ``/graphql`` (no Origin, same origin, or one of
-        ``allowed_origins``), for the screens' endpoint too."""
+        """Strawberry's handshake rule for ``/graphql``, for the screens' endpoint too: no
+        ``Origin`` (not a browser), the same origin, or one that
+        :meth:`is_websocket_origin_allowed` accepts (``allowed_origins``)."""
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        if headers.get("sec-fetch-site") == "same-origin":
+            return True
+        if is_same_origin(origin, headers.get("host")):
+            return True
         connection = HTTPConnection({"type": "websocket", "headers": headers.raw})
-        return self._check_websocket_origin(cast(WebSocket, connection))
+        if self.is_websocket_origin_allowed(cast(WebSocket, connection), origin):
+            return True
+        log.warning("refused a WebSocket from origin %r to host %r", origin, headers.get("host"))
+        return False
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         """Strawberry's, carrying the answer's media type (for the request's ``Accept``)."""

@@ -23,9 +23,11 @@ front of it:
 The big screens' own endpoint (:mod:`server.live.screen`, ``/graphql/screen``) joins the
 same channels without going through strawberry's handler at all.
 
-Writing to the transport needs uvicorn: :func:`transport_of` finds it behind the ASGI
-``receive`` callable. Under any other server the fast path is off and the general path
-serves every subscription.
+Writing to the transport needs the connection's transport, which ASGI does not hand to
+the application: :class:`server.live.screen.ScreenProtocol` (uvicorn's ``ws`` protocol
+class) publishes it in :data:`CONNECTION_TRANSPORT` for the task that serves the
+connection. Under any other server the fast path is off and the general path serves every
+subscription.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ _GAUGE = METRICS.subscribers.labels(kind="leaderboard")  # screens, not channels
 SHARED = contextvars.ContextVar("lookalike_shared_execution", default=False)
 """True inside a channel's own execution: its subscribers are counted here, not there."""
 SHARED_FIELDS = frozenset({"leaderboard"})  # subscriptions that many screens ask for alike
-TRANSPORT_SCOPE_KEY = "lookalike.transport"  # where GraphQLView leaves uvicorn's transport
 MAX_SHARED_QUERY_CHARS = 4096  # longer documents are not screens; the general path is fine
 YIELD_EVERY = 1000  # writes between yields to the event loop during one broadcast
 _PLAN_CACHE_SIZE = 512
@@ -96,18 +97,12 @@ class Connection(Protocol):
     application_state: WebSocketState
 
 
-def transport_of(receive: object) -> Transport | None:
-    """uvicorn's transport behind an ASGI ``receive`` callable, or None elsewhere.
-
-    uvicorn hands the application its protocol's bound ``receive`` method, and Starlette
-    passes it through untouched; the protocol holds the connection's transport.
-    """
-    protocol = getattr(receive, "__self__", None)
-    transport = getattr(protocol, "transport", None)
-    needed = ("write", "get_write_buffer_size", "is_closing", "abort")
-    if transport is None or not all(callable(getattr(transport, n, None)) for n in needed):
-        return None
-    return cast(Transport, transport)
+CONNECTION_TRANSPORT: contextvars.ContextVar[Transport | None] = contextvars.ContextVar(
+    "lookalike_connection_transport", default=None
+)
+"""The transport of the WebSocket connection the current task serves. Set by
+:class:`server.live.screen.ScreenProtocol` while it hands a connection to uvicorn's own
+protocol, so the ASGI task created then (and every task it starts) inherits it."""
 
 
 def frame_header(length: int) -> bytes:
@@ -407,10 +402,9 @@ class FanoutHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.operations.pop(operation_id, None)
 
     def _transport(self) -> Transport | None:
-        adapter = self.websocket
-        if not isinstance(adapter, ASGIWebSocketAdapter):
+        if not isinstance(self.websocket, ASGIWebSocketAdapter):
             return None
-        return cast(Transport | None, adapter.ws.scope.get(TRANSPORT_SCOPE_KEY))
+        return CONNECTION_TRANSPORT.get()
 
 
 async def stream(

@@ -49,7 +49,16 @@ from server.abuse.limits import client_ip, ip_bucket
 from server.api import intake
 from server.api.context import Context
 from server.errors import ApiError
-from server.live.channels import Fanout, Key, Plan, Subscriber, credentials, encode, frame_header
+from server.live.channels import (
+    CONNECTION_TRANSPORT,
+    Fanout,
+    Key,
+    Plan,
+    Subscriber,
+    credentials,
+    encode,
+    frame_header,
+)
 from server.live.channels import stream as plan_stream
 
 try:  # the C version that ships with the websockets package
@@ -223,8 +232,13 @@ class ScreenProtocol(asyncio.Protocol):
                 config=self._config, server_state=self._server_state, app_state=self._app_state
             )
             self.inner = inner
-            inner.connection_made(self.transport)  # type: ignore[arg-type]
-            inner.data_received(request)
+            # The ASGI task uvicorn creates now inherits the transport: see channels.
+            token = CONNECTION_TRANSPORT.set(self.transport)
+            try:
+                inner.connection_made(self.transport)  # type: ignore[arg-type]
+                inner.data_received(request)
+            finally:
+                CONNECTION_TRANSPORT.reset(token)
             return
         raw = [line.partition(":") for line in head[1:]]
         headers = Headers(raw=[(k.strip().lower().encode(), v.strip().encode()) for k, _, v in raw])
