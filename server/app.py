@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from server.abuse import limits
 from server.api.fastpath import FastPath
 from server.api.view import GraphQLView, make_schema
 from server.errors import unavailable
@@ -76,6 +77,12 @@ def create_app(settings: Settings) -> Starlette:
     if WEB_DIST.is_dir():
         routes.append(Mount("/", StaticFiles(directory=WEB_DIST), name="web"))
     middleware = [
+        # Outermost: the client's address and scheme, as a trusted proxy in front saw them.
+        *(
+            [Middleware(limits.proxy_headers, trusted_proxies=settings.trusted_proxies)]
+            if settings.trusted_proxies
+            else []
+        ),
         Middleware(SecurityHeaders, settings=settings),
         Middleware(RequestIdMiddleware),
         Middleware(

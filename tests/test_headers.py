@@ -13,7 +13,7 @@ import pytest
 from server.app import WEB_DIST
 from server.headers import content_security_policy
 from server.organiser.auth import COOKIE as ORGANISER_COOKIE
-from tests.client import ws_connect
+from tests.client import gql, ws_connect
 from tests.organiser_api import JOIN, LOGIN, PASSWORD
 from tests.pages_support import build_pages
 
@@ -100,6 +100,34 @@ async def test_behind_a_trusted_proxy_https_makes_cookies_secure(live: Any) -> N
         # WebSockets pass through untouched, scheme and all.
         async with ws_connect(app.ws_url, additional_headers=HTTPS) as ws:
             assert (await ws.execute("{ event { status } }"))["event"]["status"] == "OPEN"
+
+
+@pytest.mark.parametrize(
+    ("trusted_proxies", "source"),
+    [
+        (("10.0.0.0/8",), "127.0.0.1"),  # the peer (loopback) is no trusted proxy: ignored
+        (("127.0.0.1",), "198.51.100.7"),  # the peer is the trusted proxy: honoured
+    ],
+)
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    live: Any, trusted_proxies: tuple[str, ...], source: str
+) -> None:
+    """The audit log records the client's address: a spoofed one only gets in through
+    a proxy the settings trust."""
+    async with (
+        live(worker=False, organiser_password=PASSWORD, trusted_proxies=trusted_proxies) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
+    ):
+        spoofed = {"X-Forwarded-For": "198.51.100.7", **HTTPS}
+        login = await http.post(
+            "/graphql",
+            json={"query": LOGIN, "variables": {"p": PASSWORD, "n": "o"}},
+            headers=spoofed,
+        )
+        token = login.json()["data"]["organiserLogin"]["token"]
+        assert ("; secure" in login.headers["set-cookie"].lower()) is (source != "127.0.0.1")
+        log = await gql(http, "{ auditLog(first: 5) { action source } }", token=token)
+    assert {"action": "organiser.login", "source": source} in log["auditLog"]
 
 
 def test_the_policy_lets_the_chosen_captcha_in_and_nothing_else() -> None:

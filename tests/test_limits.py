@@ -20,14 +20,16 @@ from server.abuse.limits import (
     captcha_passed,
     check_rate,
     check_rates,
+    client_address,
     client_ip,
     enforce_rates,
     ip_bucket,
     limit_submission,
     submission_limits,
+    trusted_hosts,
 )
 from server.errors import ApiError
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from server.state import keys
 from server.state.connection import async_client
 
@@ -195,7 +197,7 @@ def test_ip_bucket_groups_ipv6_by_64() -> None:
     assert ip_bucket("testclient") == "testclient"
 
 
-# --- client_ip
+# --- client_ip (uvicorn's proxy-headers middleware, applied outside ASGI)
 
 PROXIES = ("10.0.0.0/8", "192.0.2.1")
 
@@ -213,10 +215,11 @@ PROXIES = ("10.0.0.0/8", "192.0.2.1")
         ("10.1.2.3", None, "10.1.2.3"),
         # Only proxies in the chain: the left-most one is the nearest we know.
         ("10.1.2.3", "10.0.0.7", "10.0.0.7"),
-        # Garbage next to the trusted hops: stop at the last trusted address.
-        ("10.1.2.3", "203.0.113.5, not-an-ip", "10.1.2.3"),
+        # What the trusted proxy wrote as the nearest hop is taken as it is.
+        ("10.1.2.3", "203.0.113.5, not-an-ip", "not-an-ip"),
         ("10.1.2.3", "[2001:db8::7]:4711", "2001:db8::7"),
         ("10.1.2.3", "203.0.113.5:4711", "203.0.113.5"),
+        # A dual-stack socket's IPv4-mapped peer is trusted as its IPv4 address.
         ("::ffff:10.1.2.3", "::ffff:203.0.113.5", "203.0.113.5"),
         (None, "203.0.113.5", "unknown"),
         ("testclient", "203.0.113.5", "testclient"),
@@ -236,15 +239,26 @@ def test_client_ip_reads_repeated_headers_in_order() -> None:
     assert client_ip("10.1.1.1", pairs, PROXIES) == "203.0.113.5"
 
 
-def test_client_ip_trusts_unix_socket_only_when_told() -> None:
+def test_a_peer_without_an_address_is_unknown_and_never_trusted() -> None:
+    """A Unix-socket peer has no address: nothing in LOOKALIKE_TRUSTED_PROXIES names it."""
     headers = {"x-forwarded-for": "203.0.113.5"}
-    assert client_ip(None, headers, ("unix",)) == "203.0.113.5"
-    assert client_ip(None, headers, ()) == "unknown"
+    assert client_ip(None, headers, PROXIES) == "unknown"
+    assert client_address(None) == "unknown"
+    with pytest.raises(SettingsError, match=r"LOOKALIKE_TRUSTED_PROXIES='unix'"):
+        Settings.from_env({"LOOKALIKE_TRUSTED_PROXIES": "unix"})
 
 
-def test_client_ip_rejects_bad_proxy_settings() -> None:
-    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
-        client_ip("10.0.0.1", {}, ("10.0.0.0/33",))
+def test_bad_proxy_settings_are_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^LOOKALIKE_TRUSTED_PROXIES=.*10\.0\.0\.0/33"):
+        Settings.from_env({"LOOKALIKE_TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"})
+
+
+def test_trusted_proxies_become_networks_in_both_ip_forms() -> None:
+    assert trusted_hosts(("10.1.2.3/8", "2001:db8::1")) == [
+        "10.0.0.0/8",
+        "::ffff:a00:0/104",
+        "2001:db8::1/128",
+    ]
 
 
 # --- captcha friction

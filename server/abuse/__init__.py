@@ -1,1 +1,2 @@
-"""Keeping the contest fair: captcha, rate limits, blocklists, the duplicate-prompt check."""
+"""Keeping the contest fair: captcha, rate limits (and the client address they count),
+blocklists, the duplicate-prompt check."""

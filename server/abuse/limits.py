@@ -1,5 +1,8 @@
 """Who may submit how often: rate limits, the client's address, and captcha friction.
 
+The client's address comes from uvicorn's proxy-headers middleware (trusting
+``LOOKALIKE_TRUSTED_PROXIES``), in front of the app and, for the screens' socket, here.
+
 Rate limits are GCRA (the generic cell rate algorithm): each client has one Redis key
 holding its *theoretical arrival time*; a request is allowed while that time is less
 than ``burst`` intervals ahead of now. One Lua script checks and updates every limit of
@@ -12,9 +15,11 @@ import functools
 import ipaddress
 import math
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final, cast
 
 import redis.asyncio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.errors import ApiError
 from server.settings import Settings
@@ -87,8 +92,6 @@ return 0
 # How long a captcha pass lasts when captcha_every_s is 0: about one conference day.
 UNTIMED_CREDIT_S: Final = 24 * 3600
 UNKNOWN_CLIENT: Final = "unknown"
-# In trusted_proxies: trust a peer that connects over a Unix socket (no address).
-UNIX_SOCKET: Final = "unix"
 
 
 class Limit:
@@ -207,6 +210,35 @@ def ip_bucket(ip: str) -> str:
 
 
 # --- the client's address
+#
+# Behind a trusted proxy uvicorn's ProxyHeadersMiddleware (wrapped around the app in
+# server.app) puts the client's address in scope["client"] and the scheme the proxy saw
+# in scope["scheme"]: the right-most X-Forwarded-For hop that is not a trusted proxy
+# (everything left of it was written by the client and may be forged); from an untrusted
+# peer the headers are ignored.
+
+
+def trusted_hosts(trusted_proxies: tuple[str, ...]) -> list[str]:
+    """``LOOKALIKE_TRUSTED_PROXIES`` as uvicorn's ``trusted_hosts``: networks, each IPv4
+    one also in its IPv4-mapped IPv6 form (``::ffff:10.0.0.0/104``), which a dual-stack
+    socket reports as the peer. Addresses become one-address networks, and host bits are
+    dropped (uvicorn would take ``10.1.2.3/8`` for a name and never match it)."""
+    hosts = []
+    for entry in trusted_proxies:
+        network = ipaddress.ip_network(entry, strict=False)
+        hosts.append(str(network))
+        if isinstance(network, ipaddress.IPv4Network):
+            mapped = ipaddress.ip_address(f"::ffff:{network.network_address}")
+            hosts.append(f"{mapped}/{96 + network.prefixlen}")
+    return hosts
+
+
+def client_address(client: tuple[str, int] | None) -> str:
+    """The client's address from ASGI ``scope["client"]`` (a Starlette ``Address``
+    too): IPv4-mapped IPv6 as plain IPv4, ``unknown`` on a Unix socket."""
+    if client is None:
+        return UNKNOWN_CLIENT
+    return _plain(client[0])
 
 
 def client_ip(
@@ -214,90 +246,63 @@ def client_ip(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     trusted_proxies: tuple[str, ...],
 ) -> str:
-    """The address of the client, honouring ``X-Forwarded-For`` only from trusted proxies.
+    """The client's address for a connection that no ASGI middleware saw (the screens'
+    socket answers uvicorn's upgrade itself): the same middleware, applied here.
 
-    ``scope_client_host`` is the socket peer (ASGI ``scope["client"][0]``); ``headers`` a
-    header mapping (Starlette's ``Headers`` keeps repeated headers) or ``(name, value)``
-    pairs; ``trusted_proxies`` addresses or CIDRs, plus ``"unix"`` to trust a peer on a
-    Unix socket. The answer is the right-most address in the forwarded chain that is not
-    a trusted proxy: everything left of it was written by the client and may be forged.
-    """
-    networks = _trusted_networks(trusted_proxies)
-    peer = _parse_ip(scope_client_host) if scope_client_host else None
-    fallback = str(peer) if peer is not None else (scope_client_host or UNKNOWN_CLIENT)
-    if not peer_trusted(scope_client_host, trusted_proxies):
-        return fallback
-    chain = [
-        hop.strip()
-        for name, value in _pairs(headers)
-        if name.lower() == "x-forwarded-for"
-        for hop in value.split(",")
-    ]
-    nearest = fallback
-    for hop in reversed(chain):
-        address = _parse_ip(hop)
-        if address is None:
-            break  # garbage left of the trusted hops: the client wrote it
-        if not _is_trusted(address, networks):
-            return str(address)
-        nearest = str(address)
-    return nearest
-
-
-@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
-def peer_trusted(scope_client_host: str | None, trusted_proxies: tuple[str, ...]) -> bool:
-    """Whether the socket peer is one of ``trusted_proxies`` (see :func:`client_ip`)."""
-    if scope_client_host is None:
-        return UNIX_SOCKET in trusted_proxies
-    peer = _parse_ip(scope_client_host)
-    return peer is not None and _is_trusted(peer, _trusted_networks(trusted_proxies))
-
-
-def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    if isinstance(headers, Mapping):
-        return headers.items()
-    return headers
-
-
-@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
-def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An address from a header or peer field, tolerating ``[v6]:port`` and ``v4:port``."""
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
+    ``scope_client_host`` is the socket peer; ``headers`` a header mapping (Starlette's
+    ``Headers`` keeps repeated headers) or ``(name, value)`` pairs."""
+    scope: Scope = {
+        "type": "websocket",
+        "client": (scope_client_host, 0) if scope_client_host else None,
+        "headers": [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in (headers.items() if isinstance(headers, Mapping) else headers)
+        ],
+    }
+    steps = _resolver(trusted_proxies)(scope, _nothing_received, _nothing_sent).__await__()
+    # The middleware only rewrites the scope and calls the app below, which returns at
+    # once: the call finishes on its first step, without an event loop.
     try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+        next(steps)
+    except StopIteration:
+        return client_address(scope["client"])
+    steps.close()
+    raise RuntimeError("uvicorn's ProxyHeadersMiddleware waited on something")
+
+
+def proxy_headers(app: ASGIApp, trusted_proxies: tuple[str, ...]) -> ASGIApp:
+    """``app`` behind uvicorn's ProxyHeadersMiddleware, trusting ``trusted_proxies``."""
+    # uvicorn types ASGI with its own TypedDicts; Starlette's ASGIApp is the same protocol.
+    middleware: Any = ProxyHeadersMiddleware(cast(Any, app), trusted_hosts(trusted_proxies))
+    return cast(ASGIApp, middleware)
 
 
 @functools.lru_cache(maxsize=16)
-def _trusted_networks(
-    trusted_proxies: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    networks = []
-    for entry in trusted_proxies:
-        if entry == UNIX_SOCKET:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError as exc:
-            raise ValueError(
-                f"LOOKALIKE_TRUSTED_PROXIES: expected addresses or CIDRs (or 'unix'), got {entry!r}"
-            ) from exc
-    return tuple(networks)
+def _resolver(trusted_proxies: tuple[str, ...]) -> ASGIApp:
+    return proxy_headers(_scope_only, trusted_proxies)
 
 
-def _is_trusted(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
-) -> bool:
-    return any(address in network for network in networks)
+async def _scope_only(scope: Scope, receive: Receive, send: Send) -> None:
+    """The application under :func:`client_ip`'s middleware: the scope is all it wants."""
+
+
+async def _nothing_received() -> Message:
+    raise RuntimeError("client_ip's middleware reads no request body")
+
+
+async def _nothing_sent(message: Message) -> None:
+    raise RuntimeError("client_ip's middleware sends no response")
+
+
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED)
+def _plain(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an address (a test client's name): taken as it is
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 # --- captcha friction
