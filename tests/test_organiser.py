@@ -11,7 +11,25 @@ import httpx
 import pytest
 import websockets
 from argon2 import PasswordHasher
+from graphql import (
+    GraphQLField,
+    GraphQLNonNull,
+    OperationType,
+    Undefined,
+    build_schema,
+    get_named_type,
+    is_leaf_type,
+    is_list_type,
+)
+from strawberry.types import get_object_definition
 
+from server.api.organiser import (
+    IsOrganiser,
+    OrganiserMutation,
+    OrganiserQuery,
+    OrganiserSubscription,
+)
+from server.api.view import make_schema
 from server.ids import new_id
 from server.organiser.auth import CSRF_HEADER, HASH_THREAD_NAME, HASH_WORKERS, password_matches
 from server.settings import Settings, SettingsError
@@ -94,6 +112,74 @@ async def test_every_organiser_operation_needs_an_organiser_token(served: Any) -
     # Nothing happened: one event, and the audit log holds only the login below.
     token = await login(http)
     assert len((await gql(http, "{ events { id } }", token=token))["events"]) == 1
+    actions = [e["action"] for e in (await gql(http, "{ auditLog { action } }", token=token))[
+        "auditLog"
+    ]]
+    assert actions == ["organiser.login"]
+
+
+OPEN_TO_ALL = {"organiser", "organiserLogin"}  # who is logged in; logging in
+SAMPLE_VALUES = {"ID": SOME_ID, "Int": 1, "Float": 1.0, "String": "x", "Boolean": True}
+
+
+def organiser_documents(settings: Settings) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """A document and variables calling each organiser field, read from the schema, by
+    operation type: every required argument given, a leaf picked when the field has none."""
+    schema = make_schema(settings)
+    types = build_schema(schema.as_str())
+    documents: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for operation, holder in (
+        (OperationType.QUERY, OrganiserQuery),
+        (OperationType.MUTATION, OrganiserMutation),
+        (OperationType.SUBSCRIPTION, OrganiserSubscription),
+    ):
+        root = types.get_root_type(operation)
+        assert root is not None
+        for field in get_object_definition(holder, strict=True).fields:
+            name = schema.config.name_converter.from_field(field)
+            guarded = IsOrganiser in field.permission_classes
+            assert guarded == (name not in OPEN_TO_ALL), name
+            if guarded:
+                call = document(operation.value, name, root.fields[name])
+                documents.setdefault(operation.value, []).append(call)
+    return documents
+
+
+def document(operation: str, name: str, field: GraphQLField) -> tuple[str, dict[str, Any]]:
+    required = {
+        arg: spec.type
+        for arg, spec in field.args.items()
+        if isinstance(spec.type, GraphQLNonNull) and spec.default_value is Undefined
+    }
+    declared = ", ".join(f"${arg}: {kind}" for arg, kind in required.items())
+    passed = ", ".join(f"{arg}: ${arg}" for arg in required)
+    values = {
+        arg: [] if is_list_type(kind.of_type) else SAMPLE_VALUES[get_named_type(kind).name]
+        for arg, kind in required.items()
+    }
+    selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+    head = f"{operation}({declared})" if declared else operation
+    call = f"{name}({passed})" if passed else name
+    return f"{head} {{ {call}{selection} }}", values
+
+
+async def test_a_player_calling_any_organiser_field_is_refused_alike(served: Any) -> None:
+    """Every organiser field of the schema sits behind the permission: a player's token
+    gets the same refusal from each, whether query, mutation or subscription."""
+    app, http = served
+    _, participant_token = await join(http, "mallory")
+    documents = organiser_documents(app.settings)
+    assert len(documents["query"]) >= 10 and len(documents["mutation"]) >= 19
+    for query, variables in documents["query"] + documents["mutation"]:
+        with pytest.raises(GraphQLErrors) as caught:
+            await gql(http, query, variables, participant_token)
+        assert caught.value.code == "UNAUTHENTICATED", query
+    async with ws_connect(app.ws_url, {"token": participant_token}) as ws:
+        for subscription, variables in documents["subscription"]:
+            with pytest.raises(GraphQLErrors) as caught:
+                await ws.execute(subscription, variables)
+            assert caught.value.code == "UNAUTHENTICATED", subscription
+    token = await login(http)
     actions = [e["action"] for e in (await gql(http, "{ auditLog { action } }", token=token))[
         "auditLog"
     ]]

@@ -12,6 +12,9 @@ from starlette.responses import Response
 from server.abuse.captcha import Ticket
 from server.errors import ApiError
 from server.live.board import Broadcaster, Snapshot
+from server.organiser import auth
+from server.organiser.audit import Actor
+from server.organiser.console import Console
 from server.resources import Resources
 from server.settings import Settings
 from server.state.events import EventRecord
@@ -36,6 +39,7 @@ class Context:
     _client_ip: str | None = None
     snapshots: dict[str, asyncio.Future[Snapshot]] = field(default_factory=dict)
     """Boards read in this operation (:meth:`board_snapshot`); emptied per operation."""
+    _console: Console | None = None
 
     @property
     def settings(self) -> Settings:
@@ -65,6 +69,26 @@ class Context:
             pending = asyncio.ensure_future(self.broadcaster.compute(event_id, 0))
             self.snapshots[event_id] = pending
         return await asyncio.shield(pending)
+
+    async def authenticate_organiser(self) -> Console:
+        """The calling organiser's console, kept as :attr:`console`; UNAUTHENTICATED or
+        FORBIDDEN for anyone else. Checked afresh on every call (a WebSocket outlives
+        a logout)."""
+        res = self.resources
+        session, _ = await auth.authenticate(
+            res.redis, res.settings, self.connection, self.connection_params
+        )
+        actor = Actor(session.name, self.client_ip)
+        self._console = Console(res.store, res.images, res.settings, actor)
+        return self._console
+
+    @property
+    def console(self) -> Console:
+        """The organiser's actions, as the caller: on the fields that
+        :class:`server.api.organiser.IsOrganiser` guards, which authenticated them."""
+        if self._console is None:
+            raise RuntimeError("an organiser field without the IsOrganiser permission")
+        return self._console
 
     async def current_event(self) -> EventRecord:
         event_id = await self.resources.store.current_event_id()
