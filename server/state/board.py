@@ -1,7 +1,7 @@
 """The leaderboard as read: :class:`BoardEntry`, the public (possibly frozen) and live
 boards, the latest drawings, a participant's standing, and freezing the standings.
 
-How results reach a board, and who may be on one: :mod:`server.state.leaderboard`.
+How results reach a board, and who may be on one: ``server/state/lua/leaderboard.lua``.
 Members are UUIDv7 submission ids and scores are negated: ZRANGE 0..N is best-first and
 equal scores fall back to lexicographic member order, which is time order.
 """
@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from server.state import keys, leaderboard
+from server.state import keys
 from server.state.events import Events
 from server.state.part import num
-from server.state.scripts import Script
+from server.state.scripts import Script, lua
 from server.state.submissions import SubmissionRecord, read_submissions
 
 
@@ -40,15 +40,15 @@ class Board(Events):
 
     @functools.cached_property
     def _build_frozen(self) -> Script:
-        return self.scripts.register(leaderboard.BUILD_FROZEN)
+        return self.scripts.register(lua("keys", "leaderboard", "build_frozen"))
 
     @functools.cached_property
     def _read(self) -> Script:
-        return self.scripts.register(leaderboard.READ)
+        return self.scripts.register(lua("read_board"))
 
     @functools.cached_property
     def _standing(self) -> Script:
-        return self.scripts.register(leaderboard.STANDING)
+        return self.scripts.register(lua("standing"))
 
     async def leaderboard(
         self, event_id: str, first: int | None, *, live: bool = False, prompts: int = 0
@@ -152,7 +152,7 @@ class Board(Events):
                 keys.recent(event_id),
                 keys.frozen_recent(event_id),
             ],
-            args=[num(time.time())],
+            args=[keys.LUA_KEY_FORMATS, num(time.time())],
         )
         if built:
             await self.redis.publish(keys.event_channel(event_id), "frozen")

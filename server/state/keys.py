@@ -5,6 +5,8 @@ All keys start with ``lk:`` so that one Redis can be shared and inspected easily
 
 from __future__ import annotations
 
+import json
+
 ROOT = "lk"
 
 # --- events
@@ -187,3 +189,21 @@ def organiser_session(token_hash: str) -> str:
 
 
 AUDIT = f"{ROOT}:audit"  # stream of organiser actions, never trimmed (server.organiser.audit)
+
+
+# --- key formats for the Lua scripts
+# A script that derives a key from an id it reads (a follower's, a duplicate's, its
+# caller's) takes these as its `key_formats` argument (server/state/lua/keys.lua): each
+# function above with '%s' for the id, so key names are written here alone.
+LUA_KEY_FORMATS = json.dumps(
+    {
+        "submission": submission("%s"),
+        "followers": followers("%s"),
+        "duplicates": duplicates("%s"),
+        "submission_channel": submission_channel("%s"),
+        "participant": participant("%s"),
+        "participant_submissions": participant_submissions("%s"),
+        "event": event("%s"),
+        "review_queue": review_queue("%s"),
+    }
+)

@@ -1,6 +1,6 @@
 """Moderation: hiding drawings and pictures, holding them for review, staff and banned
 participants; each change re-places the participants concerned on the live and frozen
-boards in the same script (:mod:`server.state.leaderboard`)."""
+boards in the same script (``server/state/lua/leaderboard.lua``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import functools
 import time
 from typing import Literal, cast
 
-from server.state import keys, leaderboard
+from server.state import keys
 from server.state.part import NotFound, Part, num
-from server.state.scripts import Script
+from server.state.scripts import Script, lua
 from server.state.submissions import SubmissionRecord, read_submissions
 
 
@@ -30,11 +30,11 @@ class Moderation(Part):
 
     @functools.cached_property
     def _moderate_submission(self) -> Script:
-        return self.scripts.register(leaderboard.MODERATE_SUBMISSION)
+        return self.scripts.register(lua("keys", "leaderboard", "moderate_submission"))
 
     @functools.cached_property
     def _moderate_participant(self) -> Script:
-        return self.scripts.register(leaderboard.MODERATE_PARTICIPANT)
+        return self.scripts.register(lua("keys", "leaderboard", "moderate_participant"))
 
     async def _event_of(self, record_key: str, kind: str) -> str:
         """The event a submission or participant hash belongs to."""
@@ -59,8 +59,9 @@ class Moderation(Part):
                 *_board_keys(event_id),
                 keys.review_queue(event_id),
                 keys.event_channel(event_id),
+                keys.HIDDEN_IMAGES,
             ],
-            args=[submission_id, field, value],
+            args=[keys.LUA_KEY_FORMATS, submission_id, field, value],
         )
         if reply is None:
             raise NotFound(f"no submission {submission_id!r}")
@@ -87,7 +88,7 @@ class Moderation(Part):
                 keys.JOBS,
                 keys.QUEUE,
             ],
-            args=[participant_id, field, value, num(time.time())],
+            args=[keys.LUA_KEY_FORMATS, participant_id, field, value, num(time.time())],
         )
         if reply is None:
             raise NotFound(f"no participant {participant_id!r}")

@@ -14,7 +14,7 @@ from server.ids import new_id
 from server.state import keys
 from server.state.events import EventRecord
 from server.state.part import Part, num, pairs
-from server.state.scripts import Script
+from server.state.scripts import Script, lua
 
 SESSION_IDLE_S = 24 * 3600.0  # a participant session unused this long expires
 # Claim codes: no 0/O, 1/I/L or 5/S, to read out loud across a noisy booth.
@@ -51,28 +51,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_PARTICIPANT_PREFIX = keys.participant("")
-_EVENT_PREFIX = keys.event("")
-
-# KEYS: a session.  ARGV: participant key prefix, event key prefix, idle expiry in seconds
-# Reply: {participant hash, its event's hash (empty if gone)}, or {} for no participant.
-_CALLER = """
-local pid = redis.call('GET', KEYS[1])
-if not pid then return {} end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local participant = redis.call('HGETALL', ARGV[1] .. pid)
-if #participant == 0 then return {} end
-local event_id = redis.call('HGET', ARGV[1] .. pid, 'event_id') or ''
-return {participant, redis.call('HGETALL', ARGV[2] .. event_id)}
-"""
-
-
 class Participants(Part):
     """Joining an event, and reading participants by id, session, event or claim code."""
 
     @functools.cached_property
     def _caller(self) -> Script:
-        return self.scripts.register(_CALLER)
+        return self.scripts.register(lua("keys", "caller"))
 
     async def join(
         self, event_id: str, nickname: str, nickname_key: str, *, contact: str = ""
@@ -120,7 +104,7 @@ class Participants(Part):
         in one round trip; None for an unknown token."""
         reply = await self._caller(
             keys=[keys.session(hash_token(token))],
-            args=[_PARTICIPANT_PREFIX, _EVENT_PREFIX, round(self.session_idle_s)],
+            args=[keys.LUA_KEY_FORMATS, round(self.session_idle_s)],
         )
         if not reply:
             return None

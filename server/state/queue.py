@@ -12,9 +12,9 @@ from typing import cast
 
 import redis.asyncio
 
-from server.state import keys, leaderboard
+from server.state import keys
 from server.state.part import Part, num
-from server.state.scripts import Script
+from server.state.scripts import Script, lua
 
 
 @dataclass(frozen=True)
@@ -26,82 +26,6 @@ class QueueState:
     @property
     def depth(self) -> int:
         return max(self.enqueued - self.started, 0)
-
-
-# KEYS: submission, followers, queue.  ARGV: sid, submission prefix, now, channel prefix
-_START = """
-local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('HGET', KEYS[1], 'status') ~= 'QUEUED' then return 0 end
-redis.call('HINCRBY', KEYS[3], 'started', 1)
-redis.call('HSET', KEYS[1], 'status', 'GENERATING', 'started_at', now)
-redis.call('PUBLISH', chprefix .. 'submission:' .. sid, 'GENERATING')
-for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if redis.call('HGET', prefix .. f, 'status') == 'QUEUED' then
-    redis.call('HSET', prefix .. f, 'status', 'GENERATING')
-    redis.call('PUBLISH', chprefix .. 'submission:' .. f, 'GENERATING')
-  end
-end
-return 1
-"""
-
-# KEYS: submission, followers, board, best, counts, recent, event channel
-# ARGV: sid, submission prefix, now, channel prefix, score, image key, model version, kept
-_COMPLETE = (
-    leaderboard.RULES
-    + """
-local sid, prefix, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local score, image, version = ARGV[5], ARGV[6], ARGV[7]
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'DONE' or status == 'FAILED' then return 0 end
--- Hidden before it was drawn: the picture is hidden, and so are the copies waiting for it.
-local hidden = redis.call('HGET', KEYS[1], 'hidden') == '1'
-if hidden then redis.call('SADD', HIDDEN_IMAGES, image) end
-local function finish(key, id)
-  redis.call('HSET', key, 'status', 'DONE', 'score', score, 'image_key', image,
-             'model_version', version, 'finished_at', now)
-  if hidden then redis.call('HSET', key, 'hidden', '1') end
-  queue_for_review(key, id, now)
-  offer(KEYS[3], KEYS[4], redis.call('HGET', key, 'participant_id'), id, score)
-  redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'DONE')
-end
-finish(KEYS[1], sid)
-redis.call('HINCRBY', KEYS[5], 'drawings', 1)
-redis.call('LPUSH', KEYS[6], sid)
-redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[8]) - 1)
-for _, f in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local fs = redis.call('HGET', prefix .. f, 'status')
-  if fs == 'QUEUED' or fs == 'GENERATING' then
-    finish(prefix .. f, f)
-    redis.call('HINCRBY', KEYS[5], 'deduplicated', 1)
-  end
-end
-redis.call('DEL', KEYS[2])
-redis.call('PUBLISH', KEYS[7], 'scored')
-return 1
-"""
-)
-
-# KEYS: submission, followers.  ARGV: sid, submission prefix, now, channel prefix, reason
-_FAIL = """
-local sid, prefix, now, chprefix, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'DONE' or status == 'FAILED' then return 0 end
-local ids = redis.call('SMEMBERS', KEYS[2])
-table.insert(ids, 1, sid)
-for _, id in ipairs(ids) do
-  local key = prefix .. id
-  local s = redis.call('HGET', key, 'status')
-  if s == 'QUEUED' or s == 'GENERATING' then
-    redis.call('HSET', key, 'status', 'FAILED', 'error', reason, 'finished_at', now)
-    redis.call('PUBLISH', chprefix .. 'submission:' .. id, 'FAILED')
-  end
-end
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
-_SUBMISSION_PREFIX = keys.submission("")
-_CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
 
 
 async def ensure_group(client: redis.asyncio.Redis) -> None:
@@ -126,15 +50,15 @@ class Queue(Part):
 
     @functools.cached_property
     def _start(self) -> Script:
-        return self.scripts.register(_START)
+        return self.scripts.register(lua("keys", "start"))
 
     @functools.cached_property
     def _complete(self) -> Script:
-        return self.scripts.register(_COMPLETE)
+        return self.scripts.register(lua("keys", "leaderboard", "complete"))
 
     @functools.cached_property
     def _fail(self) -> Script:
-        return self.scripts.register(_FAIL)
+        return self.scripts.register(lua("keys", "fail"))
 
     async def queue_state(self) -> QueueState:
         return _queue_state(await self.redis.hgetall(keys.QUEUE))
@@ -171,7 +95,7 @@ class Queue(Part):
             for sid in submission_ids:
                 await self._start.fallback(
                     keys=[keys.submission(sid), keys.followers(sid), keys.QUEUE],
-                    args=[sid, _SUBMISSION_PREFIX, now, _CHANNEL_PREFIX],
+                    args=[keys.LUA_KEY_FORMATS, sid, now],
                     client=pipe,
                 )
             done = await pipe.execute()
@@ -193,12 +117,12 @@ class Queue(Part):
                 keys.event_counts(event_id),
                 keys.recent(event_id),
                 keys.event_channel(event_id),
+                keys.HIDDEN_IMAGES,
             ],
             args=[
+                keys.LUA_KEY_FORMATS,
                 submission_id,
-                _SUBMISSION_PREFIX,
                 num(time.time()),
-                _CHANNEL_PREFIX,
                 num(score),
                 image_key,
                 model_version,
@@ -211,6 +135,6 @@ class Queue(Part):
         """End a submission (and its followers) as FAILED; a later identical prompt redraws."""
         done = await self._fail(
             keys=[keys.submission(submission_id), keys.followers(submission_id)],
-            args=[submission_id, _SUBMISSION_PREFIX, num(time.time()), _CHANNEL_PREFIX, reason],
+            args=[keys.LUA_KEY_FORMATS, submission_id, num(time.time()), reason],
         )
         return bool(done)

@@ -1,4 +1,11 @@
-"""Lua scripts run straight on pooled connections: the submission path's Redis calls.
+"""Lua scripts: their sources (``server/state/lua/*.lua``), run straight on pooled
+connections.
+
+:func:`lua` reads the sources: each script is one file whose first lines name its KEYS and
+ARGV entries as locals; libraries (``keys.lua``, ``phase.lua``, ``leaderboard.lua``) are
+joined in front of the scripts that use them.
+
+Why straight on pooled connections (every submission runs a script):
 
 Through redis-py's client, every command takes a connection from the blocking pool (an
 ``asyncio.Condition``), goes through the retry wrapper and ``execute_command``'s layers,
@@ -19,7 +26,9 @@ and every failure is handled by the code that handled it before.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 import hiredis
@@ -33,6 +42,14 @@ IDLE_MAX = 32  # connections kept checked out for scripts, at most (the pool hol
 
 # What redis-py's client retries, on a fresh connection.
 _RETRIED: tuple[type[BaseException], ...] = (*RETRY_ON, OSError)
+
+
+@functools.cache
+def lua(*names: str) -> str:
+    """The sources of ``server/state/lua/<name>.lua`` for ``names``, joined in order
+    (libraries first, then the script)."""
+    folder = resources.files("server.state").joinpath("lua")
+    return "\n".join(folder.joinpath(f"{name}.lua").read_text(encoding="utf-8") for name in names)
 
 
 class Scripts:

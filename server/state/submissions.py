@@ -17,11 +17,11 @@ from pipelines.messages import Job
 from server.abuse.captcha.base import Ticket
 from server.abuse.limits import GCRA_FUNCTION, Limit, rate_params
 from server.ids import new_id
-from server.state import keys, leaderboard
+from server.state import keys
 from server.state.part import NotFound, Part, num, optional_float, pairs
 from server.state.participants import ParticipantRecord, hash_token
 from server.state.queue import QueueState
-from server.state.scripts import Script
+from server.state.scripts import Script, lua
 
 Status = Literal["QUEUED", "GENERATING", "DONE", "FAILED"]
 Review = Literal["", "PENDING", "APPROVED"]
@@ -148,166 +148,7 @@ CALLER_ID = "<participant>"
 _EVENT_SLOT = "<event>"
 _TARGET_SLOT = "<target>"
 _SEED_SLOT = "<seed>"
-
-# KEYS: prompt, submission, participant list, jobs, board, best, counts, event channel,
-#       queue, workers, participant, session, event, then a captcha ticket's key if any,
-#       then the rate limit keys; with CALLER_ID and _EVENT_SLOT in them for the caller's
-# ARGV: sid, submission prefix, participant id ('' for the session's), now, channel
-#       prefix, max queue depth, max wait in seconds ('' for no such bound), worker
-#       heartbeat horizon, the hash's and the job's field/value items (each a flat JSON
-#       array: one argument is much cheaper for the client to send than dozens; the job's
-#       event, target and seed as slots), the ticket's ms to keep ('' for no ticket), the
-#       session's idle expiry in seconds, then the rate limit parameters
-#       (server.abuse.limits.rate_params)
-# In this order, as if each were checked by itself just before the next:
-# UNAUTHENTICATED when the session (or participant) is unknown, NO_EVENT when its event
-# is gone, BANNED when an organiser banned the participant, CLOSED or SCHEDULED (detail:
-# opens_at) when the event takes no entries now (EventRecord.phase); REPLAYED when the
-# captcha ticket was claimed before (else it is claimed now); RATE_LIMITED (detail:
-# seconds to wait) when a rate limit says no (nothing more written); otherwise the
-# request is counted against its limits, and IN_FLIGHT when the participant's latest
-# submission is still waiting, or BUSY when a new job would join a queue deeper than the
-# bound: the given depth, and the jobs that fit in the max wait at the measured speed
-# (job_seconds) with the live workers. Nothing is written before any of these refusals
-# but the ones after the rate limits. A prompt that is already drawn or being drawn is
-# never refused: it costs no GPU time.
-# Reply: {outcome, detail, enqueued, started, job_seconds, live workers, field, value,
-# ...}: the queue as the script left it (for the ETA, and BUSY's retry time), then every
-# field the script set on the new submission's hash beyond the given ones (the caller's
-# among them), so that nobody has to read it back.
-_SUBMIT = (
-    leaderboard.RULES
-    + GCRA_FUNCTION
-    + f"local CALLER, EVENT, TARGET = '{CALLER_ID}', '{_EVENT_SLOT}', '{_TARGET_SLOT}'\n"
-    + f"local SEED = '{_SEED_SLOT}'"
-    + """
-local sid, prefix, pid, now, chprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local max_depth = tonumber(ARGV[6])
-local max_wait = tonumber(ARGV[7])
-local fields, job = cjson.decode(ARGV[9]), cjson.decode(ARGV[10])
-local ticket_ttl = tonumber(ARGV[11])
-
-local queue = redis.call('HMGET', KEYS[9], 'enqueued', 'started', 'job_seconds')
-local enqueued, started = tonumber(queue[1]) or 0, tonumber(queue[2]) or 0
-local job_seconds = tonumber(queue[3]) or 0
-local workers = redis.call('ZCOUNT', KEYS[10], ARGV[8], '+inf')
-local function reply(outcome, detail, ...)
-  return {outcome, detail, enqueued, started, queue[3] or '0', workers, ...}
-end
-
--- The caller: KEYS with slots are filled in once its participant and event are known.
-local function fill(key, slot, value)
-  local at = string.find(key, slot, 1, true)
-  if not at then return key end
-  return string.sub(key, 1, at - 1) .. value .. string.sub(key, at + #slot)
-end
-if pid == '' then
-  pid = redis.call('GET', KEYS[12])
-  if pid then redis.call('EXPIRE', KEYS[12], ARGV[12]) end  -- an idle session expires
-end
-if not pid then return reply('UNAUTHENTICATED', '') end
-local who = redis.call('HMGET', fill(KEYS[11], CALLER, pid),
-                       'event_id', 'nickname', 'banned')
-if not who[1] then return reply('UNAUTHENTICATED', '') end
-local eid = who[1]
-local event = redis.call('HMGET', fill(KEYS[13], EVENT, eid),
-                         'target_key', 'status', 'opens_at', 'closes_at', 'hold', 'seed_secret')
-if not event[1] then return reply('NO_EVENT', eid) end
-if who[3] == '1' then return reply('BANNED', pid) end
-local t = tonumber(now)
-if event[2] == 'CLOSED' or (event[4] and t >= tonumber(event[4])) then
-  return reply('CLOSED', '')
-end
-if event[3] and t < tonumber(event[3]) then return reply('SCHEDULED', event[3]) end
-for i, key in ipairs(KEYS) do KEYS[i] = fill(fill(key, CALLER, pid), EVENT, eid) end
--- The seed: 52 bits of SHA-1(event secret ':' prompt key), exact as a Lua number. The
--- secret never leaves Redis, so nobody can re-draw and score prompts at home.
-local prompt_key = ''
-for i = 1, #fields, 2 do
-  if fields[i] == 'prompt_key' then prompt_key = fields[i + 1] end
-end
-local seed = string.format('%.0f', tonumber(
-  string.sub(redis.sha1hex((event[6] or '') .. ':' .. prompt_key), 1, 13), 16))
-for i, value in ipairs(job) do
-  if value == EVENT then job[i] = eid elseif value == TARGET then job[i] = event[1]
-  elseif value == SEED then job[i] = seed end
-end
-local mine = {'event_id', eid, 'participant_id', pid, 'nickname', who[2],
-              'target_key', event[1], 'seed', seed}
-if event[5] == '1' then
-  mine[#mine + 1], mine[#mine + 2] = 'review', 'PENDING'
-end
-
-local rate_keys, rate_params = {}, {}
-for i = ticket_ttl and 15 or 14, #KEYS do rate_keys[#rate_keys + 1] = KEYS[i] end
-for i = 13, #ARGV do rate_params[#rate_params + 1] = ARGV[i] end
-if ticket_ttl and not redis.call('SET', KEYS[14], '1', 'NX', 'PX', ticket_ttl) then
-  return reply('REPLAYED', '')
-end
-local wait = take_rates(rate_keys, nil, rate_params)
-if wait > 0 then return reply('RATE_LIMITED', string.format('%.17g', wait)) end
-local last = redis.call('LINDEX', KEYS[3], 0)
-if last then
-  local s = redis.call('HGET', prefix .. last, 'status')
-  if s == 'QUEUED' or s == 'GENERATING' then return reply('IN_FLIGHT', last) end
-end
-local canonical = redis.call('GET', KEYS[1])
-local state
-if canonical then
-  state = redis.call('HMGET', prefix .. canonical, 'status', 'score', 'image_key',
-                     'model_version', 'participant_id', 'hidden')
-  if not state[1] or state[1] == 'FAILED' then canonical = nil end
-end
-local depth = enqueued - started
-if max_wait and job_seconds > 0 then
-  local fit = math.max(math.floor(max_wait * math.max(workers, 1) / job_seconds), 1)
-  max_depth = math.min(max_depth, fit)
-end
-if not canonical and depth >= max_depth then return reply('BUSY', tostring(depth)) end
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('HSET', KEYS[2], unpack(mine))
-redis.call('LPUSH', KEYS[3], sid)
-redis.call('HINCRBY', KEYS[7], 'submissions', 1)
-if not canonical then
-  redis.call('SET', KEYS[1], sid)
-  local seq = redis.call('HINCRBY', KEYS[9], 'enqueued', 1)
-  enqueued = seq
-  -- The entry id lets an organiser's ban take a job back out of the stream.
-  local entry = redis.call('XADD', KEYS[4], '*', unpack(job))
-  redis.call('HSET', KEYS[2], 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
-             'seq', seq, 'entry', entry)
-  redis.call('PUBLISH', KEYS[8], 'submitted')
-  return reply('QUEUED', sid, 'status', 'QUEUED', 'canonical', sid, 'deduplicated', '0',
-               'seq', tostring(seq), unpack(mine))
-end
--- A duplicate shares the first drawing: its picture and score, and its hidden state.
--- Sent by anyone but the prompt's first sender, it is a copy, which never ranks.
-local shared = {'canonical', canonical, 'deduplicated', '1'}
-if state[5] ~= pid then shared[#shared + 1], shared[#shared + 2] = 'copy', '1' end
-if state[6] == '1' then shared[#shared + 1], shared[#shared + 2] = 'hidden', '1' end
-redis.call('HSET', KEYS[2], unpack(shared))
-for _, item in ipairs(shared) do mine[#mine + 1] = item end
-redis.call('SADD', duplicates_key(canonical), sid)
-if state[1] == 'DONE' then
-  redis.call('HSET', KEYS[2], 'status', 'DONE', 'score', state[2], 'image_key', state[3],
-             'model_version', state[4], 'finished_at', now)
-  redis.call('HINCRBY', KEYS[7], 'deduplicated', 1)
-  queue_for_review(KEYS[2], sid, now)
-  offer(KEYS[5], KEYS[6], pid, sid, state[2])
-  redis.call('PUBLISH', KEYS[8], 'scored')
-  return reply('DONE', canonical, 'status', 'DONE', 'score', state[2], 'image_key', state[3],
-               'model_version', state[4], 'finished_at', now, unpack(mine))
-end
-local cseq = redis.call('HGET', prefix .. canonical, 'seq') or '0'
-redis.call('HSET', KEYS[2], 'status', state[1], 'seq', cseq)
-redis.call('SADD', followers_key(canonical), sid)
-redis.call('PUBLISH', KEYS[8], 'submitted')
-return reply('FOLLOW', canonical, 'status', state[1], 'seq', cseq, unpack(mine))
-"""
-)
-
-_SUBMISSION_PREFIX = keys.submission("")
-_CHANNEL_PREFIX = keys.submission_channel("").removesuffix("submission:")
+# What the script checks, in which order, and what it answers: server/state/lua/submit.lua.
 
 
 async def read_submissions(
@@ -355,7 +196,8 @@ class Submissions(Part):
 
     @functools.cached_property
     def _submit(self) -> Script:
-        return self.scripts.register(_SUBMIT)
+        libraries = lua("keys", "phase", "leaderboard") + GCRA_FUNCTION
+        return self.scripts.register(libraries + lua("submit"))
 
     async def submit(
         self,
@@ -421,7 +263,6 @@ class Submissions(Part):
             "prompt": prompt,
             "normalised": normalised,
             "prompt_key": prompt_key,
-            "seed": _SEED_SLOT,
             "status": "QUEUED",
             "created_at": now,
         }
@@ -450,15 +291,14 @@ class Submissions(Part):
                 keys.participant(CALLER_ID),
                 keys.session(hash_token(session)) if session is not None else "",
                 keys.event(_EVENT_SLOT),
-                *([] if ticket is None else [ticket.key]),
+                "" if ticket is None else ticket.key,
                 *(limit.key for limit in limits),
             ],
             args=[
+                keys.LUA_KEY_FORMATS,
                 sid,
-                _SUBMISSION_PREFIX,
                 participant_id or "",
                 now,
-                _CHANNEL_PREFIX,
                 max_depth,
                 "" if max_wait_s is None else num(max_wait_s),
                 num(time.time() - worker_stale_s),
@@ -466,6 +306,10 @@ class Submissions(Part):
                 json.dumps(flat_job, ensure_ascii=False),
                 "" if ticket is None else ticket.ttl_ms,
                 round(self.session_idle_s),
+                CALLER_ID,
+                _EVENT_SLOT,
+                _TARGET_SLOT,
+                _SEED_SLOT,
                 *rate_params(limits),
             ],
         )
