@@ -222,12 +222,9 @@ async def prepare(
         _, painter = await join("painter")
         drawn = [f"a drawn duck number {i}" for i in range(args.drawn)]
         for prompt in drawn:
-            normalised = dedup.normalise_prompt(prompt, 300)
             record = await store.submit(
                 participant=painter,  # type: ignore[arg-type]
-                prompt=prompt,
-                normalised=normalised,
-                prompt_key=dedup.prompt_key(normalised),
+                prompt=dedup.prepare(prompt, 300),
             )
             await store.complete(record.id, score=0.5, image_key="0" * 64, model_version="b")
         total = int(args.seconds * (args.capacity_guess + args.rate)) + 100

@@ -11,7 +11,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -282,7 +281,7 @@ async def _event_command(console: Console, args: argparse.Namespace) -> int:
         current = await console.store.current_event_id()
         for record in await console.store.events():
             mark = "*" if record.id == current else " "
-            phase = record.phase(time.time())
+            phase = record.phase
             print(f"{mark} {record.id}  {phase:<9}  {record.title}")
         return 0
     if args.action == "create":

@@ -11,13 +11,11 @@ from server.state.submissions import SubmissionRecord
 async def queue_prompt(
     store: Store, event: EventRecord, nickname: str, prompt: str
 ) -> SubmissionRecord:
-    """A new player with one prompt, recorded as the API records it (the prompt taken as
-    already normalised): a waiting job, or a duplicate of one already drawn."""
+    """A new player with one prompt, prepared and recorded as the API records it: a
+    waiting job, or a duplicate of one already drawn."""
     joined = await store.join(event.id, nickname, dedup.nickname_key(nickname))
     assert joined is not None, f"the nickname {nickname!r} is taken"
     return await store.submit(
         participant=joined[0],
-        prompt=prompt,
-        normalised=prompt,
-        prompt_key=dedup.prompt_key(prompt),
+        prompt=dedup.prepare(prompt, 300),
     )

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from server.abuse import dedup
 from server.abuse.dedup import (
+    PreparedPrompt,
     nickname_key,
     normalise_nickname,
     normalise_prompt,
+    prepare,
     prompt_key,
     skeleton,
 )
@@ -155,6 +157,16 @@ def test_conjoining_jamo_compose_into_syllables() -> None:
 def test_normalise_prompt_folds_case_and_spaces() -> None:
     assert normalise_prompt("  A\tYellow\n\nDUCK\u3000 ", MAX) == "a yellow duck"
     assert normalise_prompt("Straße", MAX) == "strasse"
+
+
+def test_prepare_gives_a_prompt_as_shown_as_drawn_and_its_key() -> None:
+    prepared = prepare("  A\tYellow\n\nDUCK\u3000 ", MAX)
+    assert prepared == PreparedPrompt(
+        text="A Yellow DUCK", normalised="a yellow duck", key=prompt_key("a yellow duck")
+    )
+    assert prepare("a yellow duck", MAX).key == prepared.key
+    with pytest.raises(ApiError):
+        prepare("\u200b", MAX)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\u200b\u200d", "\n\t", "\u3164"])

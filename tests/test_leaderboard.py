@@ -55,9 +55,7 @@ async def _apply(store: Store, op: Op, players: list[str], seen: list[str]) -> N
         with contextlib.suppress(InFlight, Banned):
             record = await store.submit(
                 participant=participant,
-                prompt=prompt,
-                normalised=prompt,
-                prompt_key=dedup.prompt_key(prompt),
+                prompt=dedup.prepare(prompt, 300),
             )
             seen.append(record.id)
     elif op.kind == "finish":

@@ -235,10 +235,8 @@ async def store(redis_url: str) -> AsyncIterator[Any]:
 async def _submit(store: Any, event: Any, participant: Any, prompt: str) -> Any:
     from server.abuse import dedup
 
-    normalised = dedup.normalise_prompt(prompt, 300)
     return await store.submit(
-        participant=participant, prompt=prompt, normalised=normalised,
-        prompt_key=dedup.prompt_key(normalised),
+        participant=participant, prompt=dedup.prepare(prompt, 300),
     )
 
 

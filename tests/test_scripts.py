@@ -3,13 +3,17 @@ redis-py's, and every failure handed to redis-py's own handling."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import re
+from importlib import resources
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 from redis.exceptions import DataError, ResponseError
 
-from server.state.scripts import Scripts
+from server.state.scripts import Scripts, lua
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -98,3 +102,80 @@ async def test_concurrent_calls_each_get_their_own_reply(scripts: Scripts) -> No
     replies = await asyncio.gather(*(echo(keys=["k"], args=[i, i, i, i]) for i in range(200)))
     assert replies == [["k", str(i), str(i), str(i), str(i)] for i in range(200)]
     assert 1 <= len(scripts.idle) <= 32
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- the Lua files: each names its KEYS and ARGV entries as locals in its first lines
+LUA_FILES = sorted(
+    (entry.name, entry.read_text(encoding="utf-8"))
+    for entry in resources.files("server.state").joinpath("lua").iterdir()
+    if entry.name.endswith(".lua")
+)
+# `local name = KEYS[3]`, `local n = tonumber(ARGV[5])`, `local rest = {unpack(KEYS, 15)}`
+_NAMED = re.compile(r"^local \w+ = [^\n]*?\b(KEYS|ARGV)(?:\[(\d+)\]|, (\d+)\)\})")
+_USED = re.compile(r"\b(KEYS|ARGV)\b")
+
+
+def lua_header(source: str) -> tuple[dict[str, list[int]], dict[str, int], list[str]]:
+    """The entries a file's header names ({'KEYS': [1, 2, ...]}), where each list's rest
+    starts (unpack), and the lines after the header that still use KEYS or ARGV."""
+    named: dict[str, list[int]] = {"KEYS": [], "ARGV": []}
+    rest: dict[str, int] = {}
+    lines = source.splitlines()
+    body = len(lines)
+    for number, line in enumerate(lines):
+        match = _NAMED.match(line)
+        if match and len(_USED.findall(line)) == 1:
+            if match[2]:
+                named[match[1]].append(int(match[2]))
+            else:
+                rest[match[1]] = int(match[3])
+        elif line.strip() and not line.startswith("--"):
+            body = number
+            break
+    later = [line for line in lines[body:] if _USED.search(line.split("--", 1)[0])]
+    return named, rest, later
+
+
+@pytest.mark.parametrize(("name", "source"), LUA_FILES, ids=[name for name, _ in LUA_FILES])
+def test_a_lua_file_names_every_key_and_argument_in_its_first_lines(
+    name: str, source: str
+) -> None:
+    named, rest, later = lua_header(source)
+    assert later == [], f"{name} uses KEYS or ARGV after its header"
+    for kind, indices in named.items():
+        assert indices == list(range(1, len(indices) + 1)), f"{name}: {kind} {indices}"
+        if kind in rest:
+            assert rest[kind] == len(indices) + 1, f"{name}: {kind} rest from {rest[kind]}"
+    assert "lk:" not in source, f"{name} names a key: key formats live in server.state.keys"
+
+
+def test_the_header_check_sees_a_key_used_in_the_body() -> None:
+    source = "-- a script\nlocal board = KEYS[1]\nlocal now = ARGV[2]\n\nreturn KEYS[2]\n"
+    named, _, later = lua_header(source)
+    assert named == {"KEYS": [1], "ARGV": [2]}
+    assert later == ["return KEYS[2]"]
+
+
+def test_every_script_file_is_loaded_and_every_library_is_used() -> None:
+    python = "\n".join(
+        path.read_text(encoding="utf-8") for path in (ROOT / "server/state").glob("*.py")
+    )
+    loaded = set(re.findall(r'lua\(([^)]*)\)', python))
+    names = {name for call in loaded for name in re.findall(r'"(\w+)"', call)}
+    assert names == {name.removesuffix(".lua") for name, _ in LUA_FILES}
+    for name in names:
+        assert lua(name)
+
+
+def test_keys_py_is_the_only_module_with_key_literals() -> None:
+    holders = set()
+    for path in [*(ROOT / "server").rglob("*.py"), *(ROOT / "pipelines").rglob("*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                "lk:" in node.value or node.value == "lk"
+            ):
+                holders.add(path.relative_to(ROOT).as_posix())
+    assert holders == {"server/state/keys.py"}

@@ -61,12 +61,9 @@ def join(store: Store, event: EventRecord) -> Callable[[str], Awaitable[Particip
 @pytest.fixture
 def submit(store: Store, event: EventRecord) -> Submit:
     async def make(participant: ParticipantRecord, prompt: str) -> SubmissionRecord:
-        normalised = dedup.normalise_prompt(prompt, 300)
         return await store.submit(
             participant=participant,
-            prompt=prompt,
-            normalised=normalised,
-            prompt_key=dedup.prompt_key(normalised),
+            prompt=dedup.prepare(prompt, 300),
         )
 
     return make
@@ -240,18 +237,14 @@ async def test_queue_positions_and_busy_refusal(
     with pytest.raises(QueueFull):
         await store.submit(
             participant=late,
-            prompt="new",
-            normalised="new",
-            prompt_key=dedup.prompt_key("new"),
+            prompt=dedup.prepare("new", 300),
             max_depth=2,
         )
     assert await aredis.xlen(keys.JOBS) == 3
     # A prompt already in the queue costs no GPU time: never refused.
     follower = await store.submit(
         participant=late,
-        prompt="prompt 2",
-        normalised="prompt 2",
-        prompt_key=dedup.prompt_key("prompt 2"),
+        prompt=dedup.prepare("prompt 2", 300),
         max_depth=2,
     )
     assert follower.deduplicated and follower.seq == 3
@@ -265,12 +258,9 @@ def enqueue(store: Store, event: EventRecord) -> Enqueue:
     """``submit_with_queue`` of a prompt, with any of its options."""
 
     async def make(participant: ParticipantRecord, prompt: str, **options: Any) -> Submitted:
-        normalised = dedup.normalise_prompt(prompt, 300)
         return await store.submit_with_queue(
             participant_id=participant.id,
-            prompt=prompt,
-            normalised=normalised,
-            prompt_key=dedup.prompt_key(normalised),
+            prompt=dedup.prepare(prompt, 300),
             **options,
         )
 
@@ -441,8 +431,7 @@ async def test_a_session_submits_as_its_participant_in_its_event(
     alice, token = session
     limit = Limit(keys.rate("participant", CALLER_ID), rate_per_s=1.0, burst=5)
     submitted = await store.submit_with_queue(
-        session=token, prompt="a duck", normalised="a duck",
-        prompt_key=dedup.prompt_key("a duck"), limits=[limit],
+        session=token, prompt=dedup.prepare("a duck", 300), limits=[limit],
     )  # fmt: skip
     record = submitted.record
     assert (record.participant_id, record.nickname) == (alice.id, "alice")
@@ -468,8 +457,7 @@ async def test_the_submission_script_checks_the_caller_first(
 
     async def submit(session: str = token) -> Submitted:
         return await store.submit_with_queue(
-            session=session, prompt="a duck", normalised="a duck",
-            prompt_key=dedup.prompt_key("a duck"), ticket=used,
+            session=session, prompt=dedup.prepare("a duck", 300), ticket=used,
         )  # fmt: skip
 
     with pytest.raises(NoCaller):
@@ -497,7 +485,7 @@ async def test_the_submission_script_checks_the_caller_first(
 async def test_a_submission_needs_exactly_one_caller(store: Store) -> None:
     with pytest.raises(TypeError):
         await store.submit_with_queue(
-            prompt="a", normalised="a", prompt_key=dedup.prompt_key("a")
+            prompt=dedup.prepare("a", 300)
         )
 
 

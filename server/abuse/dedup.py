@@ -1,6 +1,6 @@
 """Normalising prompts and nicknames, and the keys that tell two prompts are "the same".
 
-Two layers:
+Two layers, and :func:`prepare`, which every submission goes through:
 
 * :func:`normalise_prompt` / :func:`normalise_nickname` turn raw input into the text
   that is stored, shown and drawn (NFKC except Hangul compatibility jamo such as "ㅋㅋ",
@@ -12,6 +12,11 @@ Two layers:
   prompt with trivial changes). :func:`skeleton` is public because moderation matches
   blocklists against the same skeleton.
 
+* :func:`prepare` gives a submitted prompt all three forms at once (:class:`PreparedPrompt`):
+  as typed for showing back, normalised for drawing, and its key. The drawing's seed comes
+  from the key and the event's secret, inside the submission script
+  (``server/state/lua/submit.lua``).
+
 Hangul is never decomposed: Korean text keeps its syllables in every form.
 """
 
@@ -21,6 +26,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Final
 
 from server.errors import ApiError, invalid_input
@@ -198,6 +204,24 @@ def prompt_key(normalised: str) -> str:
     """Hex SHA-256 identifying a prompt for duplicate detection (see :func:`skeleton`)."""
     data = f"lookalike-prompt-{KEY_VERSION}\x00{skeleton(normalised)}".encode()
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A prompt as a submission records it."""
+
+    text: str  # as typed, whitespace collapsed: what people see again
+    normalised: str  # what is drawn (normalise_prompt)
+    key: str  # which prompts are "the same" (prompt_key)
+
+
+def prepare(prompt: str, max_chars: int) -> PreparedPrompt:
+    """The one way a submitted prompt is prepared: shown, normalised and keyed.
+
+    Raises ``ApiError("INVALID_INPUT")`` like :func:`normalise_prompt`.
+    """
+    normalised = normalise_prompt(prompt, max_chars)
+    return PreparedPrompt(" ".join(prompt.split()), normalised, prompt_key(normalised))
 
 
 # --- internals

@@ -8,7 +8,6 @@ captcha); one store script then records a submission atomically.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncGenerator
 from typing import Annotated
 
@@ -140,8 +139,8 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
     # friction the caller is read first. Otherwise the submission script reads it.
     participant = None if ctx.settings.captcha_every == 1 else await _playing(ctx)
     try:
-        normalised = dedup.normalise_prompt(prompt, ctx.settings.prompt_max_chars)
-        blocklist.check_prompt(normalised, ctx.settings)
+        prepared = dedup.prepare(prompt, ctx.settings.prompt_max_chars)
+        blocklist.check_prompt(prepared.normalised, ctx.settings)
         ticket = await ctx.admit(participant, captcha)
     except ApiError:
         if participant is None:
@@ -152,9 +151,7 @@ async def _submit_prompt(info: ContextInfo, prompt: str, captcha: str | None) ->
     try:
         submitted = await ctx.store.submit_with_queue(
             session=ctx.session(),
-            prompt=" ".join(prompt.split()),
-            normalised=normalised,
-            prompt_key=dedup.prompt_key(normalised),
+            prompt=prepared,
             max_wait_s=ctx.settings.queue_max_wait_s,
             worker_stale_s=ctx.settings.worker_stale_s,
             limits=limits.submission_limits(
@@ -243,7 +240,7 @@ class PublicSubscription:
 
 
 def _check_open(event: EventRecord, goodbye: str) -> None:
-    phase = event.phase(time.time())
+    phase = event.phase
     if phase != "OPEN":
         raise _closed(event.opens_at if phase == "SCHEDULED" else None, goodbye)
 

@@ -171,7 +171,7 @@ async def event_of(info: ContextInfo, record: EventRecord) -> Event:
         id=strawberry.ID(record.id),
         title=record.title,
         target_image_url=image_url(record.target_key),
-        status=EventStatus(record.phase(now)),
+        status=EventStatus(record.phase),
         participant_count=counts.participants,
         submission_count=counts.submissions,
         opens_at=record.opens_at,
@@ -181,7 +181,7 @@ async def event_of(info: ContextInfo, record: EventRecord) -> Event:
         frozen_at=record.frozen_at,
         current=record.id == await store.current_event_id(),
         created_at=record.created_at,
-        prompts_revealed=record.prompts_public(now, info.context.settings.reveal_prompts_on_close)
+        prompts_revealed=record.prompts_public(info.context.settings.reveal_prompts_on_close)
         > 0,
         join_captcha=record.join_captcha,
     )

@@ -152,7 +152,7 @@ class Broadcaster:
     async def compute(self, event_id: str, version: int) -> Snapshot:
         top = self.settings.leaderboard_max_first
         event = await self.store.event(event_id)
-        prompts = event.prompts_public(time.time(), self.settings.reveal_prompts_on_close)
+        prompts = event.prompts_public(self.settings.reveal_prompts_on_close)
         entries = await self.store.leaderboard(event_id, top, prompts=prompts)
         latest = await self.store.recent(event_id, 12)
         counts = await self.store.counts(event_id)

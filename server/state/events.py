@@ -3,15 +3,17 @@ the :class:`Events` part of the store that creates, lists and changes events."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
 from server.ids import new_id
 from server.state import keys
-from server.state.part import NotFound, Part, num, optional_float
+from server.state.part import NotFound, Part, num, optional_float, pairs
+from server.state.scripts import Script, lua
 
 Phase = Literal["SCHEDULED", "OPEN", "CLOSED"]
 
@@ -21,8 +23,11 @@ class EventRecord:
     id: str
     title: str
     target_key: str
-    status: Literal["OPEN", "CLOSED"]  # as set by an organiser; see :meth:`phase`
+    status: Literal["OPEN", "CLOSED"]  # as set by an organiser; see ``phase``
     created_at: float
+    # Whether it took entries when it was read: its status and its schedule, by the one
+    # rule that the submission script applies too (server/state/lua/phase.lua).
+    phase: Phase
     opens_at: float | None = None
     closes_at: float | None = None
     hold_for_review: bool = False  # new drawings reach the public board once approved
@@ -30,34 +35,27 @@ class EventRecord:
     revealed_top: int = 0  # the prompts of the best this many are public (organiser reveal)
     join_captcha: bool = False  # joining needs a solved captcha
 
-    def prompts_public(self, now: float, on_close: int) -> int:
-        """How many of the best entries show their prompts at ``now``: the organisers'
-        reveal, or once the event is closed the ``on_close`` setting (0: none)."""
+    def prompts_public(self, on_close: int) -> int:
+        """How many of the best entries show their prompts: the organisers' reveal, or once
+        the event is closed the ``on_close`` setting (0: none)."""
         if self.revealed_top:
             return self.revealed_top
-        return on_close if self.phase(now) == "CLOSED" else 0
-
-    def phase(self, now: float) -> Phase:
-        """Whether the event takes entries at ``now``: its status and its schedule.
-        (The submission script applies the same rule in Lua.)"""
-        if self.status == "CLOSED" or (self.closes_at is not None and now >= self.closes_at):
-            return "CLOSED"
-        if self.opens_at is not None and now < self.opens_at:
-            return "SCHEDULED"
-        return "OPEN"
+        return on_close if self.phase == "CLOSED" else 0
 
     def frozen(self, now: float) -> bool:
         """Whether the public sees frozen standings at ``now``."""
         return self.frozen_at is not None and self.frozen_at <= now
 
     @classmethod
-    def from_hash(cls, data: dict[str, str]) -> EventRecord:
+    def from_hash(cls, data: dict[str, str], phase: str) -> EventRecord:
+        """The record of an event's hash, with its ``phase`` as a script read it."""
         return cls(
             id=data["id"],
             title=data["title"],
             target_key=data["target_key"],
             status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
             created_at=float(data["created_at"]),
+            phase=cast(Phase, phase),
             opens_at=optional_float(data.get("opens_at")),
             closes_at=optional_float(data.get("closes_at")),
             hold_for_review=data.get("hold") == "1",
@@ -79,6 +77,10 @@ class Counts:
 
 class Events(Part):
     """Creating, reading and changing events, and which one is current."""
+
+    @functools.cached_property
+    def _read_events_script(self) -> Script:
+        return self.scripts.register(lua("phase", "read_events"))
 
     async def create_event(
         self,
@@ -128,19 +130,27 @@ class Events(Part):
             await pipe.execute()
 
     async def event(self, event_id: str) -> EventRecord:
-        data = cast(dict[str, str], await self.redis.hgetall(keys.event(event_id)))
-        if not data:
+        found = await self._read_events([event_id])
+        if not found:
             raise NotFound(f"no event {event_id!r}")
-        return EventRecord.from_hash(data)
+        return found[0]
 
     async def events(self) -> list[EventRecord]:
         """Every event, oldest first."""
-        ids = cast(list[str], await self.redis.zrange(keys.EVENTS, 0, -1))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event_id in ids:
-                pipe.hgetall(keys.event(event_id))
-            rows = cast(list[dict[str, str]], await pipe.execute())
-        return [EventRecord.from_hash(row) for row in rows if row]
+        return await self._read_events(await self.redis.zrange(keys.EVENTS, 0, -1))
+
+    async def _read_events(self, ids: Sequence[str]) -> list[EventRecord]:
+        """The events of ``ids`` that exist, each with its phase now, in one round trip."""
+        if not ids:
+            return []
+        reply = await self._read_events_script(
+            keys=[keys.event(event_id) for event_id in ids], args=[num(time.time())]
+        )
+        return [
+            EventRecord.from_hash(pairs(flat), phase)
+            for flat, phase in cast(list[tuple[list[str], str]], reply)
+            if flat
+        ]
 
     async def update_event(self, event_id: str, changes: Mapping[str, str | None]) -> None:
         """Set event hash fields (None removes one) and tell every open board."""

@@ -56,7 +56,7 @@ class Participants(Part):
 
     @functools.cached_property
     def _caller(self) -> Script:
-        return self.scripts.register(lua("keys", "caller"))
+        return self.scripts.register(lua("keys", "phase", "caller"))
 
     async def join(
         self, event_id: str, nickname: str, nickname_key: str, *, contact: str = ""
@@ -104,14 +104,14 @@ class Participants(Part):
         in one round trip; None for an unknown token."""
         reply = await self._caller(
             keys=[keys.session(hash_token(token))],
-            args=[keys.LUA_KEY_FORMATS, round(self.session_idle_s)],
+            args=[keys.LUA_KEY_FORMATS, round(self.session_idle_s), num(time.time())],
         )
         if not reply:
             return None
-        participant, event = (pairs(cast(list[str], flat)) for flat in reply)
+        participant, event, phase = cast(tuple[list[str], list[str], str], reply)
         return (
-            ParticipantRecord.from_hash(participant),
-            EventRecord.from_hash(event) if event else None,
+            ParticipantRecord.from_hash(pairs(participant)),
+            EventRecord.from_hash(pairs(event), phase) if event else None,
         )
 
     async def participant(self, participant_id: str) -> ParticipantRecord | None:

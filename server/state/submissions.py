@@ -15,6 +15,7 @@ import redis.asyncio
 
 from pipelines.messages import Job
 from server.abuse.captcha.base import Ticket
+from server.abuse.dedup import PreparedPrompt
 from server.abuse.limits import GCRA_FUNCTION, Limit, rate_params
 from server.ids import new_id
 from server.state import keys
@@ -203,9 +204,7 @@ class Submissions(Part):
         self,
         *,
         participant: ParticipantRecord,
-        prompt: str,
-        normalised: str,
-        prompt_key: str,
+        prompt: PreparedPrompt,
         max_depth: int = 1 << 40,
     ) -> SubmissionRecord:
         """Record a submission of ``participant`` (in its event) atomically with its dedup
@@ -217,8 +216,6 @@ class Submissions(Part):
         submitted = await self.submit_with_queue(
             participant_id=participant.id,
             prompt=prompt,
-            normalised=normalised,
-            prompt_key=prompt_key,
             max_depth=max_depth,
         )
         return submitted.record
@@ -228,9 +225,7 @@ class Submissions(Part):
         *,
         session: str | None = None,
         participant_id: str | None = None,
-        prompt: str,
-        normalised: str,
-        prompt_key: str,
+        prompt: PreparedPrompt,
         max_depth: int = 1 << 40,
         max_wait_s: float | None = None,
         worker_stale_s: float = 15.0,
@@ -252,7 +247,7 @@ class Submissions(Part):
         script, after the caller's checks and before the rest.
 
         The seed is derived in the script from the prompt key and the event's secret.
-        Using a ``session`` keeps it alive for another idle period (see :class:`Store`).
+        Using a ``session`` keeps it alive for another idle period (``session_idle_s``).
         """
         if (session is None) == (participant_id is None):
             raise TypeError("give exactly one of session and participant_id")
@@ -260,16 +255,16 @@ class Submissions(Part):
         now = num(time.time())
         fields = {
             "id": sid,
-            "prompt": prompt,
-            "normalised": normalised,
-            "prompt_key": prompt_key,
+            "prompt": prompt.text,
+            "normalised": prompt.normalised,
+            "prompt_key": prompt.key,
             "status": "QUEUED",
             "created_at": now,
         }
         job = Job(
             submission_id=sid,
             event_id=_EVENT_SLOT,
-            prompt=normalised,
+            prompt=prompt.normalised,
             seed=0,  # the script fills in the seed
             target_key=_TARGET_SLOT,  # what it is scored against: for verification
         )
@@ -278,7 +273,7 @@ class Submissions(Part):
         flat_job = [item for pair in job_fields.items() for item in pair]
         reply = await self._submit(
             keys=[
-                keys.prompt(_EVENT_SLOT, prompt_key),
+                keys.prompt(_EVENT_SLOT, prompt.key),
                 keys.submission(sid),
                 keys.participant_submissions(CALLER_ID),
                 keys.JOBS,

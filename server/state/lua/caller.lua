@@ -1,9 +1,11 @@
--- The participant of a session and its event, read together; the session's idle expiry
--- starts again. With keys.lua before it.
+-- The participant of a session and its event (with its phase, by phase.lua), read
+-- together; the session's idle expiry starts again. With keys.lua and phase.lua before it.
 local session = KEYS[1]
 local key_formats = ARGV[1]  -- server.state.keys.LUA_KEY_FORMATS
 local idle_expiry = ARGV[2]  -- seconds
--- Returns {participant hash, its event's hash (empty if gone)}, or {} for no participant.
+local now = ARGV[3]
+-- Returns {participant hash, its event's hash (empty if gone), the event's phase ('' if
+-- gone)}, hashes as flat lists, or {} for no participant.
 
 use_key_formats(key_formats)
 local pid = redis.call('GET', session)
@@ -12,4 +14,8 @@ redis.call('EXPIRE', session, idle_expiry)
 local participant = redis.call('HGETALL', participant_key(pid))
 if #participant == 0 then return {} end
 local event_id = redis.call('HGET', participant_key(pid), 'event_id') or ''
-return {participant, redis.call('HGETALL', event_key(event_id))}
+local event = event_key(event_id)
+local e = redis.call('HMGET', event, 'status', 'opens_at', 'closes_at')
+local phase = ''
+if redis.call('EXISTS', event) == 1 then phase = event_phase(e[1], e[2], e[3], now) end
+return {participant, redis.call('HGETALL', event), phase}
