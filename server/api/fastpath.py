@@ -20,7 +20,8 @@ response: the answer is the same bytes the view would give.
 
 Every body it reads is bounded (``max_body_bytes``, with the fast path on or off): over
 the limit, by ``Content-Length`` or by the chunks that came, the answer is ``413`` with
-code ``PAYLOAD_TOO_LARGE`` and the rest is never read.
+code ``PAYLOAD_TOO_LARGE``; the rest is read and dropped only up to :data:`DRAIN_BYTES`
+(so the client gets to read the answer), never kept.
 
 With the fast path off (or under a root path), valid operations go on to strawberry's
 view, the body already read handed back; so does a GET of GraphiQL in development.
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from server.api.view import GraphQLView
 
 GRAPHQL_PATH = "/graphql"
+DRAIN_BYTES = 1024 * 1024  # a refused body up to this size is read and dropped, see _drain
 _FAST = METRICS.graphql_posts.labels(path="fast")
 _BY_VIEW = METRICS.graphql_posts.labels(path="view")
 _REFUSED = METRICS.graphql_posts.labels(path="refused")
@@ -104,11 +106,14 @@ class FastPath:
         try:
             body = await _read_body(scope, receive, self.max_body_bytes)
         except BodyTooLarge:
+            # A client still sending when the connection closes may never read the 413 (a
+            # reset): a body up to DRAIN_BYTES is read and dropped first, anything more is not.
+            await _drain(scope, receive, DRAIN_BYTES)
             refusal = intake.Refusal(
                 413,
                 "PAYLOAD_TOO_LARGE",
                 f"the request body is over {self.max_body_bytes} bytes",
-                {"connection": "close"},  # the rest is never read
+                {"connection": "close"},
             )
             await self.view.refuse(refusal, media_type)(scope, receive, send)
             return
@@ -232,6 +237,19 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _drain(scope: Scope, receive: Receive, limit: int) -> None:
+    """Reads and drops the rest of a refused body when it is at most ``limit`` bytes."""
+    for key, value in scope["headers"]:
+        if key == b"content-length" and (not value.isdigit() or int(value) > limit):
+            return
+    size = 0
+    while size <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
