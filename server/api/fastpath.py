@@ -29,6 +29,8 @@ view, the body already read handed back; so does a GET of GraphiQL in developmen
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 GRAPHQL_PATH = "/graphql"
 DRAIN_BYTES = 1024 * 1024  # a refused body up to this size is read and dropped, see _drain
+DRAIN_SECONDS = 5.0
 _FAST = METRICS.graphql_posts.labels(path="fast")
 _BY_VIEW = METRICS.graphql_posts.labels(path="view")
 _REFUSED = METRICS.graphql_posts.labels(path="refused")
@@ -240,16 +243,17 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
 
 
 async def _drain(scope: Scope, receive: Receive, limit: int) -> None:
-    """Reads and drops the rest of a refused body when it is at most ``limit`` bytes."""
-    for key, value in scope["headers"]:
-        if key == b"content-length" and (not value.isdigit() or int(value) > limit):
-            return
-    size = 0
-    while size <= limit:
-        message = await receive()
-        if message["type"] == "http.disconnect" or not message.get("more_body", False):
-            return
-        size += len(message.get("body", b""))
+    """Reads and drops the rest of a refused body that declared a length of at most
+    ``limit`` bytes, for at most :data:`DRAIN_SECONDS`; a chunked body is not drained."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    if not declared.isdigit() or int(declared) > limit:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body"):
+                    return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
