@@ -509,3 +509,25 @@ async def test_a_batch_starts_in_one_go_with_followers_and_only_once(
     assert await store.start_many([first.id, second.id]) == [False, False]  # not twice
     assert (await store.queue_state()).started == 2
     assert await store.start_many([]) == []
+
+
+async def test_an_event_is_read_with_its_phase_by_the_submission_scripts_rule(
+    store: Store, event: EventRecord, session: tuple[ParticipantRecord, str]
+) -> None:
+    _, token = session
+    assert event.phase == "OPEN"
+    soon, past = repr(time.time() + 60), repr(time.time() - 1)
+    for changes, phase in [
+        ({"opens_at": soon}, "SCHEDULED"),
+        ({"opens_at": None, "closes_at": past}, "CLOSED"),
+        ({"closes_at": soon, "status": "CLOSED"}, "CLOSED"),  # closed by hand, before time
+        ({"status": "OPEN"}, "OPEN"),
+    ]:
+        await store.update_event(event.id, changes)
+        found = await store.caller(token)
+        assert found is not None and found[1] is not None
+        assert (await store.event(event.id)).phase == found[1].phase == phase
+        assert [e.phase for e in await store.events()] == [phase]
+        if phase != "OPEN":
+            with pytest.raises(EventClosed):
+                await store.submit_with_queue(session=token, prompt=dedup.prepare("a", 300))
