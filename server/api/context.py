@@ -13,7 +13,6 @@ from server.abuse.captcha import Ticket
 from server.errors import ApiError
 from server.live.board import Broadcaster, Snapshot
 from server.organiser import auth
-from server.organiser.audit import Actor
 from server.organiser.console import Console
 from server.resources import Resources
 from server.settings import Settings
@@ -23,7 +22,6 @@ from server.state.participants import ParticipantRecord
 from server.state.store import Store
 
 SESSION_COOKIE = "lookalike_session"
-MAX_TOKEN_CHARS = 128  # longer is no token of ours: not worth hashing
 
 
 @dataclass
@@ -74,12 +72,9 @@ class Context:
         """The calling organiser's console, kept as :attr:`console`; UNAUTHENTICATED or
         FORBIDDEN for anyone else. Checked afresh on every call (a WebSocket outlives
         a logout)."""
-        res = self.resources
-        session, _ = await auth.authenticate(
-            res.redis, res.settings, self.connection, self.connection_params
+        self._console = await auth.organiser_console(
+            self.resources, self.connection, self.connection_params
         )
-        actor = Actor(session.name, self.client_ip)
-        self._console = Console(res.store, res.images, res.settings, actor)
         return self._console
 
     @property
@@ -100,20 +95,16 @@ class Context:
             raise ApiError("NOT_FOUND", "the current event does not exist") from exc
 
     def _token(self) -> str | None:
-        token = self.connection_params.get("token")
-        if isinstance(token, str) and token:
-            return token
-        header = self.connection.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return self.connection.cookies.get(SESSION_COOKIE) or None
+        found = auth.presented(
+            self.connection, self.connection_params, names=("token",), cookie=SESSION_COOKIE
+        )
+        return None if found is None else found[0]
 
     async def participant(self) -> ParticipantRecord | None:
         """The caller's participant, from a bearer token, WS payload or cookie."""
         if not self._looked_up:
             token = self._token()
-            if token is not None and len(token) <= MAX_TOKEN_CHARS:
+            if token is not None and len(token) <= auth.MAX_TOKEN_CHARS:
                 self._participant = await self.resources.store.participant_for_token(token)
             self._looked_up = True
         return self._participant
@@ -127,7 +118,7 @@ class Context:
     def session(self) -> str:
         """The caller's session token, to be looked up; ``UNAUTHENTICATED`` without one."""
         token = self._token()
-        if token is None or len(token) > MAX_TOKEN_CHARS:
+        if token is None or len(token) > auth.MAX_TOKEN_CHARS:
             raise no_session()
         return token
 

@@ -9,9 +9,6 @@ it, so every action is audited.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -39,13 +36,11 @@ from server.api.types import (
     leaderboard_of,
 )
 from server.errors import ApiError
-from server.live.board import Snapshot
 from server.organiser import auth
 from server.organiser.audit import Actor, AuditLog
 from server.organiser.console import check_id
-from server.organiser.inputs import clean_text
+from server.organiser.inputs import clean_text, picture_from_base64
 
-LATEST_SHOWN = 12  # latest drawings on a board, as server.live.board computes them
 ORGANISER_NAME_MAX_CHARS = 40
 
 
@@ -87,33 +82,8 @@ def organiser_subscription(resolver: Callable[..., AsyncIterator[Any]]) -> Straw
 
 async def _live_leaderboard(info: ContextInfo, event_id: str, first: int) -> Leaderboard:
     """The live standings, whatever the public sees."""
-    store = info.context.resources.store
-    snapshot = Snapshot(
-        event_id=event_id,
-        entries=await store.leaderboard(event_id, first, live=True),
-        latest=await store.recent(event_id, LATEST_SHOWN, live=True),
-        counts=await store.counts(event_id),
-        updated_at=time.time(),
-        version=0,
-    )
+    snapshot = await info.context.broadcaster.compute(event_id, 0, live=True)
     return leaderboard_of(snapshot, first)
-
-
-def _picture(encoded: str, most_bytes: int) -> bytes:
-    """Bytes of a base64 picture (a data: URL is fine too)."""
-    _, _, data = encoded.rpartition(",")
-    if len(data) > most_bytes * 4 // 3 + 4:
-        raise ApiError(
-            "INVALID_INPUT", f"the picture may have at most {most_bytes} bytes",
-            reason="too_large", field="imageBase64",
-        )
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError(
-            "INVALID_INPUT", "expected the picture as base64", reason="not_base64",
-            field="imageBase64",
-        ) from exc
 
 
 @strawberry.type
@@ -281,7 +251,9 @@ class OrganiserMutation:
         target = (
             None
             if target_image_base64 is None
-            else _picture(target_image_base64, console.settings.target_max_bytes)
+            else picture_from_base64(
+                target_image_base64, console.settings.target_max_bytes, "imageBase64"
+            )
         )
         record = await console.create_event(
             title,
@@ -337,7 +309,8 @@ class OrganiserMutation:
     ) -> Event:
         """A new target picture (PNG, JPEG, WebP, ... as base64), before any submission."""
         console = info.context.console
-        picture = _picture(image_base64, console.settings.target_max_bytes)
+        most = console.settings.target_max_bytes
+        picture = picture_from_base64(image_base64, most, "imageBase64")
         return await event_of(info, await console.set_target(str(id), picture))
 
     @organiser_mutation

@@ -31,6 +31,7 @@ from server.state.submissions import SubmissionRecord
 log = logging.getLogger(__name__)
 
 SAFETY_REFRESH_S = 5.0  # re-read boards with subscribers even if a message was lost
+LATEST_SHOWN = 12  # latest drawings on a board
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,16 @@ class Broadcaster:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def compute(self, event_id: str, version: int) -> Snapshot:
+    async def compute(self, event_id: str, version: int, *, live: bool = False) -> Snapshot:
+        """The event's public board (frozen while frozen, the prompts revealed so far),
+        or with ``live`` the live standings whatever the public sees (organisers')."""
         top = self.settings.leaderboard_max_first
-        event = await self.store.event(event_id)
-        prompts = event.prompts_public(self.settings.reveal_prompts_on_close)
-        entries = await self.store.leaderboard(event_id, top, prompts=prompts)
-        latest = await self.store.recent(event_id, 12)
+        prompts = 0
+        if not live:
+            event = await self.store.event(event_id)
+            prompts = event.prompts_public(self.settings.reveal_prompts_on_close)
+        entries = await self.store.leaderboard(event_id, top, live=live, prompts=prompts)
+        latest = await self.store.recent(event_id, LATEST_SHOWN, live=live)
         counts = await self.store.counts(event_id)
         return Snapshot(event_id, entries, latest, counts, time.time(), version)
 

@@ -8,7 +8,9 @@
   expires.
 * A token is presented as ``Authorization: Bearer <token>``, as ``organiserToken`` in a
   WebSocket's ``connection_init`` payload, or as the HttpOnly, SameSite=Strict cookie
-  :func:`set_cookie` gives a browser at login.
+  :func:`set_cookie` gives a browser at login (:func:`presented` reads players' session
+  tokens the same way). :func:`organiser_console` turns a request's token into the
+  organiser's :class:`~server.organiser.console.Console`, for GraphQL and ``/admin`` alike.
 * A browser sends a cookie on its own, so a cookie must come with proof that the request
   comes from our pages (:func:`check_same_site`): an HTTP request that changes anything
   must carry the ``X-Lookalike-CSRF`` header (a cross-site form cannot set a header, and
@@ -39,6 +41,8 @@ from starlette.responses import Response
 from server.abuse.limits import Limit, check_rates, ip_bucket
 from server.errors import ApiError
 from server.organiser.audit import Actor, AuditLog
+from server.organiser.console import Console
+from server.resources import Resources
 from server.settings import PREFIX, Settings
 from server.state import keys
 from server.state.participants import hash_token
@@ -48,7 +52,7 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "lko_"
 COOKIE = "lookalike_organiser"
 CSRF_HEADER = "x-lookalike-csrf"
-MAX_TOKEN_CHARS = 128
+MAX_TOKEN_CHARS = 128  # longer is no token of ours (player or organiser): not worth hashing
 HASH_WORKERS = 2  # argon2 checks at once, per process (each takes ~50 ms and 64 MiB)
 HASH_THREAD_NAME = "organiser-hash"
 # Threads start on first use, not at import.
@@ -150,18 +154,36 @@ async def logout(client: redis.asyncio.Redis, token: str) -> bool:
     return bool(await client.delete(keys.organiser_session(hash_token(token))))
 
 
+def presented(
+    connection: HTTPConnection,
+    params: Mapping[str, Any],
+    *,
+    names: tuple[str, ...],
+    cookie: str,
+    prefix: str = "",
+) -> tuple[str, bool] | None:
+    """The token a caller presents, and whether it came from the cookie: a WebSocket's
+    ``connection_init`` payload under one of ``names``, else ``Authorization: Bearer``,
+    else the ``cookie``; payload and header only if the token starts with ``prefix``.
+    Players' session tokens and organisers' alike."""
+    for value in (params.get(name) for name in names):
+        if isinstance(value, str) and value and value.startswith(prefix):
+            return value, False
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value and value.startswith(prefix):
+        return value, False
+    found = connection.cookies.get(cookie)
+    return (found, True) if found else None
+
+
 def presented_token(
     connection: HTTPConnection, params: Mapping[str, Any]
 ) -> tuple[str, bool] | None:
     """The organiser token a caller presents, and whether it came from the cookie."""
-    for value in (params.get("organiserToken"), params.get("token")):
-        if isinstance(value, str) and value.startswith(TOKEN_PREFIX):
-            return value, False
-    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip().startswith(TOKEN_PREFIX):
-        return value.strip(), False
-    cookie = connection.cookies.get(COOKIE)
-    return (cookie, True) if cookie else None
+    return presented(
+        connection, params, names=("organiserToken", "token"), cookie=COOKIE, prefix=TOKEN_PREFIX
+    )
 
 
 async def authenticate(
@@ -191,6 +213,22 @@ async def authenticate(
     if raw is None:
         raise ApiError("UNAUTHENTICATED", "the organiser session has ended; log in again")
     return OrganiserSession.from_json(raw), token
+
+
+async def organiser_console(
+    resources: Resources,
+    connection: HTTPConnection,
+    params: Mapping[str, Any] | None = None,
+    *,
+    changes_state: bool = True,
+) -> Console:
+    """The console of the organiser making this request (GraphQL or ``/admin``), acting
+    as them from their address. Raises as :func:`authenticate`."""
+    session, _ = await authenticate(
+        resources.redis, resources.settings, connection, params, changes_state=changes_state
+    )
+    actor = Actor(session.name, resources.client_ip(connection))
+    return Console(resources.store, resources.images, resources.settings, actor)
 
 
 def check_same_site(

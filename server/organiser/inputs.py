@@ -7,6 +7,8 @@ alike.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import unicodedata
 from datetime import datetime
@@ -14,7 +16,7 @@ from datetime import datetime
 import PIL.Image
 import PIL.ImageOps
 
-from server.errors import invalid_input
+from server.errors import ApiError, invalid_input
 from server.settings import Settings
 
 TITLE_MAX_CHARS = 80
@@ -67,6 +69,28 @@ def parse_time(text: str) -> float:
         ) from exc
 
 
+def picture_too_large(most: int, field: str, size: int | None = None) -> ApiError:
+    """INVALID_INPUT (reason ``too_large``): a picture over ``most`` bytes."""
+    has = "" if size is None else f", it has {size}"
+    return invalid_input(
+        f"the picture may have at most {most} bytes{has}", reason="too_large", field=field
+    )
+
+
+def picture_from_base64(encoded: str, most: int, field: str) -> bytes:
+    """The bytes of a picture sent as base64 (a ``data:`` URL is fine too), refused
+    before decoding once it cannot fit in ``most`` bytes."""
+    _, _, data = encoded.rpartition(",")
+    if len(data) > most * 4 // 3 + 4:
+        raise picture_too_large(most, field)
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid_input(
+            "expected the picture as base64", reason="not_base64", field=field
+        ) from exc
+
+
 def target_webp(data: bytes, settings: Settings) -> bytes:
     """An uploaded target picture checked and re-encoded as WebP, upright and at most
     ``target_max_side`` pixels a side.
@@ -78,12 +102,7 @@ def target_webp(data: bytes, settings: Settings) -> bytes:
     if not data:
         raise invalid_input("expected a picture, got no data", reason="empty", field="target")
     if len(data) > settings.target_max_bytes:
-        raise invalid_input(
-            f"the picture may have at most {settings.target_max_bytes} bytes, "
-            f"it has {len(data)}",
-            reason="too_large",
-            field="target",
-        )
+        raise picture_too_large(settings.target_max_bytes, "target", len(data))
     picture = _decode(data)
     if min(picture.size) < MIN_TARGET_SIDE:
         raise invalid_input(

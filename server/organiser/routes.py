@@ -8,7 +8,8 @@
 
 ``{event}`` is an event id or ``current``. Each needs an organiser token, as for the
 GraphQL API (bearer header or the login cookie; a cookie upload also needs the
-``X-Lookalike-CSRF`` header). Errors are JSON ``{"error": {"code", "message"}}``.
+``X-Lookalike-CSRF`` header). Errors are JSON ``{"error": {"code", "message"}}``, made by
+:func:`error_response`, which the app also answers a Redis outage with.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from starlette.routing import Route
 
 from server.errors import ApiError
 from server.organiser import auth
-from server.organiser.audit import Actor
 from server.organiser.console import Console, ExportKind
 from server.organiser.export import Format, zip_stream
+from server.organiser.inputs import picture_too_large
 from server.resources import Resources
 from server.state.pictures import image_url
 
@@ -50,11 +51,7 @@ def routes() -> list[Route]:
 
 async def _console(request: Request, *, changes_state: bool) -> Console:
     resources: Resources = request.app.state.resources
-    session, _ = await auth.authenticate(
-        resources.redis, resources.settings, request, changes_state=changes_state
-    )
-    actor = Actor(session.name, resources.client_ip(request))
-    return Console(resources.store, resources.images, resources.settings, actor)
+    return await auth.organiser_console(resources, request, changes_state=changes_state)
 
 
 def error_response(exc: ApiError) -> JSONResponse:
@@ -177,9 +174,6 @@ async def _body(request: Request, most: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > most:
-            raise ApiError(
-                "INVALID_INPUT", f"the picture may have at most {most} bytes",
-                reason="too_large", field="target",
-            )
+            raise picture_too_large(most, "target")
         chunks.append(chunk)
     return b"".join(chunks)
