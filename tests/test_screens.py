@@ -12,8 +12,17 @@ import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.websockets import WebSocketState
+from websockets.protocol import State
 
-from server.live.screen import DEAD_AFTER_S, PING_EVERY_S, SCREEN_PATH, ScreenProtocol, Screens
+from server.live.screen import (
+    CLOSE_TIMEOUT_S,
+    DEAD_AFTER_S,
+    PING_EVERY_S,
+    SCREEN_PATH,
+    ScreenProtocol,
+    Screens,
+    Wire,
+)
 from server.metrics import METRICS
 from tests.boards import BOARD, GENERAL, next_board
 from tests.client import GraphQLErrors, client_frame, closed_by_server, ws_connect
@@ -112,7 +121,7 @@ async def test_other_operations_are_refused_and_the_screen_stays(serve: Any) -> 
         ([{"type": "connection_init"}, {"type": "subscribe", "id": 7}], 4400, "parse message"),
         ([{"type": "connection_init"}, "[not json"], 4400, "valid JSON"),
         ([{"type": "connection_init"}, b"\x00binary"], 4400, "must be text"),
-        ([{"type": "connection_init"}, "x" * (70 * 1024)], 1009, "too big"),
+        ([{"type": "connection_init"}, "x" * (70 * 1024)], 1009, "exceeds limit"),  # websockets
         (
             [
                 {"type": "connection_init"},
@@ -235,10 +244,10 @@ async def test_the_subscribers_gauge_counts_screens_not_channels(serve: Any) -> 
         )
 
 
-# ------------------------------------------------------------ the frame parser alone
+# ------------------------------------------------------------ the frames, by websockets
 
 
-class Wire:
+class Tape:
     """A transport that keeps what was written."""
 
     def __init__(self) -> None:
@@ -271,7 +280,8 @@ class Recording(ScreenProtocol):
 @settings(max_examples=200, deadline=None)
 def test_any_framing_and_chunking_gives_back_the_messages(messages: list[str], data: Any) -> None:
     """Messages split into fragments (pings between them), the bytes cut anywhere:
-    the parser hands back exactly the messages and answers every ping."""
+    websockets' frames, put together here, give back exactly the messages, and every
+    ping is answered."""
     stream = b""
     pings = 0
     for message in messages:
@@ -291,18 +301,94 @@ def test_any_framing_and_chunking_gives_back_the_messages(messages: list[str], d
     async def run() -> tuple[list[str], bytes]:
         protocol = Recording(None, None, {})
         protocol.messages = []
-        wire = Wire()
-        protocol.transport = wire  # type: ignore[assignment]
+        tape = Tape()
+        protocol.transport = tape  # type: ignore[assignment]
+        protocol.wire = Wire(State.OPEN)  # as after the handshake
         protocol.screens = cast(Screens, object())
         protocol.application_state = WebSocketState.CONNECTED
         for chunk in chunks:
             if chunk:
                 protocol.data_received(chunk)
-        return protocol.messages, bytes(wire.written)
+        return protocol.messages, bytes(tape.written)
 
     got, written = asyncio.run(run())
     assert got == messages
     assert written == b"\x8a\x02hi" * pings
+
+
+# Frames that break RFC 6455, each written raw after the handshake: the close code seen.
+BROKEN: list[tuple[str, bytes, int]] = [
+    ("an unmasked frame", b"\x81\x02hi", 1002),
+    ("a reserved bit set", bytes([0xC1]) + client_frame(b"hi")[1:], 1002),
+    ("an unknown opcode", client_frame(b"hi", 0x3), 1002),
+    ("a fragmented ping", client_frame(b"hi", 0x9, fin=False), 1002),
+    ("a continuation with nothing to continue", client_frame(b"hi", 0x0), 1002),
+    ("a new message inside a fragmented one",
+     client_frame(b"{", 0x1, fin=False) + client_frame(b"}", 0x1), 1002),
+    ("a ping over 125 bytes", client_frame(b"x" * 126, 0x9), 1002),
+    ("text that is not UTF-8", client_frame(b'{"type": "ping", "x": "\xff"}'), 1007),
+    ("a message over 64 KiB in small fragments",
+     b"".join(client_frame(b"x" * 8192, 0x1 if n == 0 else 0x0, fin=False) for n in range(9)),
+     1009),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("frames", "code"), [(f, c) for _, f, c in BROKEN],
+                         ids=[name for name, _, _ in BROKEN])  # fmt: skip
+async def test_broken_frames_close_with_the_rfc_code(serve: Any, frames: bytes, code: int) -> None:
+    async with serve() as server, websockets.connect(
+        screen_url(server), subprotocols=PROTOCOL
+    ) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        payload = {"query": BOARD, "variables": {"first": 3}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        assert json.loads(await ws.recv())["type"] == "next"
+        ws.transport.write(frames)
+        got, _ = await closed_by_server(ws, timeout=10)
+        assert got == code
+        await until(
+            lambda: asyncio.sleep(0, not hub(server).connections), timeout=10, what="the drop"
+        )
+        assert server.fanout.subscriber_count() == 0
+
+
+async def test_the_close_handshake_both_ways(serve: Any) -> None:
+    """The screen closes: its code is echoed and the server hangs up. The server closes
+    (a protocol error): the screen's answer completes the handshake cleanly."""
+    async with serve() as server:
+        async with ws_connect(screen_url(server)) as ws:
+            await next_board(ws.subscribe(BOARD, {"first": 3}))
+            await ws.ws.close(4000, "bye")
+            assert (ws.ws.close_code, ws.ws.close_reason) == (4000, "bye")
+        async with websockets.connect(screen_url(server), subprotocols=PROTOCOL) as raw:
+            await raw.send("[not json")
+            code, _ = await closed_by_server(raw, timeout=10)
+            assert code == 4400
+            assert raw.protocol.close_sent is not None  # the client answered
+            assert raw.protocol.close_sent.code == 4400
+        await until(
+            lambda: asyncio.sleep(0, not hub(server).connections), timeout=10, what="the drop"
+        )
+        assert server.fanout.subscriber_count() == 0
+
+
+def test_a_screen_that_never_answers_our_close_is_cut_off() -> None:
+    async def run() -> Tape:
+        protocol = ScreenProtocol(None, None, {})
+        tape = Tape()
+        aborted: list[bool] = []
+        tape.abort = lambda: aborted.append(True)  # type: ignore[attr-defined]
+        protocol.transport = tape  # type: ignore[assignment]
+        protocol.wire = Wire(State.OPEN)
+        protocol.application_state = WebSocketState.CONNECTED
+        protocol.close(4400, "bad")
+        assert tape.written.startswith(b"\x88") and not tape.closed  # waiting for the answer
+        protocol.keepalive(protocol.heard + CLOSE_TIMEOUT_S + 1)
+        assert aborted == [True]
+        return tape
+
+    asyncio.run(run())
 
 
 async def test_screens_per_address_are_capped(serve: Any) -> None:

@@ -1,42 +1,40 @@
-"""The big screens' own WebSocket endpoint, ``/graphql/screen``: lean enough for 10,000.
+"""The screens' socket: ``/graphql/screen``, one lean object per big screen.
 
 A screen only ever holds one leaderboard subscription open. Behind uvicorn's WebSocket
-support each idle connection still costs about 21 KB: uvicorn's protocol object and its
-WebSocket state machine, the ASGI application's task with its stack of coroutine frames
-(middleware, router, strawberry's handler), the context. This endpoint is an
-:class:`asyncio.Protocol` of its own that speaks just enough graphql-transport-ws for a
-screen, and joins the shared channels of :mod:`server.live.channels` directly, so an idle screen
-is a transport, one small object and its subscriber (about 3 KB in all, by
-``python -m benchmarks.fanout``).
+support each idle connection costs about 21 KB (uvicorn's protocol object, the ASGI
+application's task with its stack of coroutine frames, strawberry's handler, the
+context). Here a screen is a transport, one :class:`ScreenProtocol` with slots, the
+``websockets`` sans-I/O :class:`~websockets.server.ServerProtocol` that speaks RFC 6455
+for it (handshake, frames, masking, pings, the close handshake, the message size limit)
+and its channel subscriber; it joins the shared channels of :mod:`server.live.channels`
+directly (figures in ``benchmarks/README.md``).
 
-What it serves: ``connection_init``/``connection_ack``, ``ping``/``pong``, and
-``subscribe``/``complete`` of operations that are a single ``leaderboard`` field (what
-:meth:`Fanout.plan` accepts); any other operation gets an ``error`` with code
-``INVALID_INPUT`` and the connection stays open. Everything is public: cookies, tokens and
-``connection_init`` parameters are ignored, so every screen sees what the public sees
-(frozen standings while frozen). Close codes and reasons are strawberry's (4400, 4401,
-4408, 4409, 4429), and the origin check is the ``/graphql`` one. A message over
-:data:`MAX_MESSAGE_BYTES` closes with 1009; an address holding
+What it serves of graphql-transport-ws: ``connection_init``/``connection_ack``,
+``ping``/``pong``, and ``subscribe``/``complete`` of operations that are a single
+``leaderboard`` field (what :meth:`Fanout.plan` accepts); any other operation gets an
+``error`` with code ``INVALID_INPUT`` and the connection stays open. Everything is
+public: cookies, tokens and ``connection_init`` parameters are ignored, so every screen
+sees what the public sees (frozen standings while frozen). Close codes and reasons are
+strawberry's (4400, 4401, 4408, 4409, 4429); the origin check is ``/graphql``'s. A
+message over :data:`MAX_MESSAGE_BYTES` closes with 1009, a protocol error with 1002, text
+that is not UTF-8 with 1007 (as uvicorn does on ``/graphql``); an address holding
 ``LOOKALIKE_SCREEN_CONNECTIONS_PER_ADDRESS`` screens already is refused with HTTP 429.
 
 How it plugs in: :class:`ScreenProtocol` is uvicorn's ``ws`` protocol class
 (:func:`server_options`). uvicorn hands it the upgrade request; a request for another path,
 or arriving before the app's start-up published a :class:`Screens` hub in the lifespan
-state, goes to uvicorn's own WebSocket protocol unchanged. Under any other server, or
-with ``LOOKALIKE_LEADERBOARD_FANOUT=false``, the application serves ``/graphql/screen`` as
-a second route to the ordinary GraphQL endpoint, so pages work either way.
+state, goes to uvicorn's own WebSocket protocol unchanged, with the connection's transport
+in :data:`server.live.channels.CONNECTION_TRANSPORT` for the fan-out. Under any other
+server, or with ``LOOKALIKE_LEADERBOARD_FANOUT=false``, the application serves
+``/graphql/screen`` as a second route to the ordinary GraphQL endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import json
 import logging
-import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +42,12 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketState
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+from websockets.exceptions import NegotiationError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from server.abuse.limits import client_ip, ip_bucket
 from server.api import intake
@@ -57,29 +61,26 @@ from server.live.channels import (
     Subscriber,
     credentials,
     encode,
-    frame_header,
 )
 from server.live.channels import stream as plan_stream
-
-try:  # the C version that ships with the websockets package
-    from websockets.speedups import apply_mask
-except ImportError:  # pragma: no cover
-    from websockets.utils import apply_mask
 
 if TYPE_CHECKING:
     from server.api.view import GraphQLView
     from server.resources import Resources
 
 log = logging.getLogger(__name__)
+# websockets logs every connection opened and closed at INFO: 20,000 lines for 10,000
+# screens. Its warnings and errors still come through; refusals are logged here.
+_WIRE_LOG = logging.getLogger(f"{__name__}.wire")
+_WIRE_LOG.setLevel(logging.WARNING)
 
 SCREEN_PATH = "/graphql/screen"
 STATE_KEY = "lookalike.screens"  # where the app's lifespan state holds the hub
-SUBPROTOCOL = "graphql-transport-ws"
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 1.3
+SUBPROTOCOL = Subprotocol("graphql-transport-ws")
 MAX_MESSAGE_BYTES = 64 * 1024  # uvicorn's ws_max_size for /graphql, and this endpoint's
 PING_EVERY_S = 20.0  # as uvicorn's ws_ping_interval; a silent screen is pinged this often
 DEAD_AFTER_S = 2 * PING_EVERY_S + 10.0  # nothing heard this long, not even a pong: gone
-_PING = b"\x89\x00"
+CLOSE_TIMEOUT_S = 10.0  # a screen that does not answer our close frame is cut off
 _ACK = encode({"type": "connection_ack"})
 _PONG = encode({"type": "pong"})
 
@@ -144,17 +145,28 @@ class Screens:
         self._sweeper = asyncio.get_running_loop().call_later(PING_EVERY_S, self._sweep)
 
 
+class Wire(ServerProtocol):
+    """websockets' sans-I/O server side of one screen, which insists on
+    graphql-transport-ws (the refusal names it) and logs to :data:`_WIRE_LOG`."""
+
+    def __init__(self, state: State = State.CONNECTING) -> None:
+        super().__init__(max_size=MAX_MESSAGE_BYTES, state=state, logger=_WIRE_LOG)
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        if SUBPROTOCOL in subprotocols:
+            return SUBPROTOCOL
+        raise NegotiationError(f"the {SUBPROTOCOL} subprotocol is required")
+
+
 class ScreenProtocol(asyncio.Protocol):
-    """uvicorn's WebSocket protocol class: lean screens on :data:`SCREEN_PATH`, and
-    uvicorn's own protocol (to which every call is passed on) for anything else."""
+    """uvicorn's WebSocket protocol class: screens on :data:`SCREEN_PATH`, and uvicorn's
+    own protocol (to which every call is then passed on) for anything else."""
 
     __slots__ = (
-        "_app_state",
-        "_config",
-        "_server_state",
         "address",
+        "app_state",
         "application_state",
-        "buffer",
+        "config",
         "fragments",
         "heard",
         "init_timer",
@@ -162,16 +174,20 @@ class ScreenProtocol(asyncio.Protocol):
         "inner",
         "operations",
         "screens",
+        "server_state",
         "transport",
+        "wire",
     )
 
     def __init__(self, config: Any, server_state: Any, app_state: Mapping[str, Any]) -> None:
-        self._config, self._server_state, self._app_state = config, server_state, app_state
+        self.config, self.server_state, self.app_state = config, server_state, app_state
         self.transport: asyncio.Transport | None = None
         self.inner: asyncio.Protocol | None = None
+        self.wire: Wire | None = Wire()
         self.screens: Screens | None = None
         self.application_state = WebSocketState.CONNECTING
-        self.buffer = b""
+        """CONNECTED from the handshake until we close or the screen goes: what the
+        channels' subscribers look at before each write."""
         self.fragments: list[bytes] | None = None
         self.heard = 0.0
         self.init_timer: asyncio.TimerHandle | None = None
@@ -187,13 +203,23 @@ class ScreenProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.inner is not None:
             self.inner.data_received(data)
-        elif self.screens is not None:
-            self._feed(data)
-        else:
-            self._dispatch(data)
+        elif self.wire is not None:
+            self.wire.receive_data(data)
+            for event in self.wire.events_received():
+                if isinstance(event, Frame):
+                    self._frame(event)
+                elif isinstance(event, Request):
+                    self._dispatch(event, data)
+            if self.wire is not None:  # else handed to uvicorn's protocol
+                self._flush()
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received() if self.inner is not None else None
+        if self.inner is not None:
+            return self.inner.eof_received()
+        if self.wire is not None:
+            self.wire.receive_eof()
+            self._flush()
+        return None
 
     def pause_writing(self) -> None:
         if self.inner is not None:
@@ -207,11 +233,10 @@ class ScreenProtocol(asyncio.Protocol):
         if self.inner is not None:
             self.inner.connection_lost(exc)
             return
-        self.application_state = WebSocketState.DISCONNECTED
-        self._leave_all()
+        self._gone()
         if self.screens is not None:
             self.screens.connections.discard(self)
-            self._server_state.connections.discard(self)
+            self.server_state.connections.discard(self)
             if self.address is not None:
                 self.screens.release(self.address)
                 self.address = None
@@ -220,161 +245,140 @@ class ScreenProtocol(asyncio.Protocol):
         """uvicorn's graceful shutdown: tell the screen to come back soon."""
         self.close(1012, "server restarting")
 
-    # ------------------------------------------------------------ handshake
+    # ------------------------------------------------------------ the handshake
 
-    def _dispatch(self, request: bytes) -> None:
-        head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        method, _, rest = head[0].partition(" ")
-        path = rest.partition(" ")[0].partition("?")[0]
-        screens = self._app_state.get(STATE_KEY)
-        if path != SCREEN_PATH or not isinstance(screens, Screens) or not screens.ready:
-            inner = AutoWebSocketsProtocol(  # type: ignore[misc]
-                config=self._config, server_state=self._server_state, app_state=self._app_state
-            )
-            self.inner = inner
-            # The ASGI task uvicorn creates now inherits the transport: see channels.
-            token = CONNECTION_TRANSPORT.set(self.transport)
-            try:
-                inner.connection_made(self.transport)  # type: ignore[arg-type]
-                inner.data_received(request)
-            finally:
-                CONNECTION_TRANSPORT.reset(token)
+    def _dispatch(self, request: Request, data: bytes) -> None:
+        """A screen's handshake, or the whole connection handed to uvicorn's protocol."""
+        screens = self.app_state.get(STATE_KEY)
+        path = request.path.partition("?")[0]
+        if path == SCREEN_PATH and isinstance(screens, Screens) and screens.ready:
+            self._handshake(screens, request)
             return
-        raw = [line.partition(":") for line in head[1:]]
-        headers = Headers(raw=[(k.strip().lower().encode(), v.strip().encode()) for k, _, v in raw])
-        self._handshake(screens, method, headers)
-
-    def _handshake(self, screens: Screens, method: str, headers: Headers) -> None:
-        assert self.transport is not None
-        key = headers.get("sec-websocket-key", "")
+        # uvicorn gives the whole request in one call, so ``data`` is all there is.
+        self.wire = None
+        inner = AutoWebSocketsProtocol(  # type: ignore[misc]
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        self.inner = inner
+        # The ASGI task uvicorn creates now inherits the transport: see channels.
+        token = CONNECTION_TRANSPORT.set(self.transport)
         try:
-            valid_key = len(base64.b64decode(key, validate=True)) == 16
-        except binascii.Error:
-            valid_key = False
-        offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
-        if method != "GET" or headers.get("sec-websocket-version") != "13" or not valid_key:
-            self._refuse(400, "Bad Request", "not a WebSocket handshake")
-        elif not screens.view.websocket_origin_allowed(headers):
-            self._refuse(403, "Forbidden", "origin not allowed")
-        elif SUBPROTOCOL not in offered:
-            self._refuse(400, "Bad Request", f"the {SUBPROTOCOL} subprotocol is required")
+            inner.connection_made(self.transport)  # type: ignore[arg-type]
+            inner.data_received(data)
+        finally:
+            CONNECTION_TRANSPORT.reset(token)
+
+    def _handshake(self, screens: Screens, request: Request) -> None:
+        assert self.wire is not None
+        headers = Headers(
+            raw=[(k.lower().encode(), v.encode("latin-1")) for k, v in request.headers.raw_items()]
+        )
+        response: Response
+        if not screens.view.websocket_origin_allowed(headers):
+            response = self._refusal(403, "origin not allowed")
+        elif (response := self.wire.accept(request)).status_code != 101:
+            log.info("%s refused a screen (%d)", SCREEN_PATH, response.status_code)
         elif (address := screens.admit(self._peer(), headers)) is None:
-            self._refuse(429, "Too Many Requests", "too many screens from this address")
+            response = self._refusal(429, "too many screens from this address")
         else:
-            self.address = address
-            accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest())
-            self.transport.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
-                b"Sec-WebSocket-Protocol: " + SUBPROTOCOL.encode() + b"\r\n\r\n"
-            )
-            self._config = self._app_state = None  # type: ignore[assignment]
-            self.screens = screens
-            self.application_state = WebSocketState.CONNECTED
-            loop = asyncio.get_running_loop()
-            self.heard = loop.time()
-            self.init_timer = loop.call_later(screens.init_timeout_s, self._init_timed_out)
-            screens.connections.add(self)
-            self._server_state.connections.add(self)
-            log.debug("%s accepted a screen (%d open)", SCREEN_PATH, len(screens.connections))
+            self._opened(screens, address)
+        self.wire.send_response(response)
+
+    def _refusal(self, status: int, reason: str) -> Response:
+        assert self.wire is not None
+        log.info("%s refused a screen (%d): %s", SCREEN_PATH, status, reason)
+        return self.wire.reject(status, reason)
+
+    def _opened(self, screens: Screens, address: str) -> None:
+        self.config = self.app_state = None  # type: ignore[assignment]
+        self.address = address
+        self.screens = screens
+        self.application_state = WebSocketState.CONNECTED
+        loop = asyncio.get_running_loop()
+        self.heard = loop.time()
+        self.init_timer = loop.call_later(screens.init_timeout_s, self._init_timed_out)
+        screens.connections.add(self)
+        self.server_state.connections.add(self)
+        log.debug("%s accepted a screen (%d open)", SCREEN_PATH, len(screens.connections))
 
     def _peer(self) -> str | None:
         assert self.transport is not None
         peer = self.transport.get_extra_info("peername")
         return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
-    def _refuse(self, status: int, phrase: str, reason: str) -> None:
-        assert self.transport is not None
-        log.info("%s refused a screen (%d): %s", SCREEN_PATH, status, reason)
-        body = reason.encode()
-        self.transport.write(
-            f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
-            + body
-        )
-        self.transport.close()
+    # ------------------------------------------------------------ frames and messages
 
-    # ------------------------------------------------------------ frames (RFC 6455 5)
+    def _flush(self) -> None:
+        """Write what websockets has to send; its end-of-stream mark closes the socket."""
+        assert self.wire is not None and self.transport is not None
+        for data in self.wire.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+        if self.wire.state is not State.OPEN:
+            self._gone()  # closing or closed, by either side or by a protocol error
 
-    def _feed(self, data: bytes) -> None:
-        buffer = self.buffer + data if self.buffer else data
-        at, size = 0, len(buffer)
-        while size - at >= 2 and self.application_state is WebSocketState.CONNECTED:
-            first, second = buffer[at], buffer[at + 1]
-            length, header = second & 0x7F, 2
-            if length == 126:
-                if size - at < 4:
-                    break
-                length, header = struct.unpack_from("!H", buffer, at + 2)[0], 4
-            elif length == 127:
-                if size - at < 10:
-                    break
-                length, header = struct.unpack_from("!Q", buffer, at + 2)[0], 10
-            if first & 0x70 or not second & 0x80:
-                self.close(1002, "frames from clients are masked and use no extensions")
-                return
-            if length + sum(map(len, self.fragments or ())) > MAX_MESSAGE_BYTES:
-                self.close(1009, "message too big")
-                return
-            end = at + header + 4 + length
-            if size < end:
-                break
-            mask = buffer[at + header : at + header + 4]
-            self._frame(first & 0x80, first & 0x0F, apply_mask(buffer[at + header + 4 : end], mask))
-            at = end
-        self.buffer = buffer[at:]
-
-    def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
-        assert self.transport is not None
+    def _frame(self, frame: Frame) -> None:
+        """A data frame (control frames are websockets' own), while the screen is open."""
         self.heard = asyncio.get_running_loop().time()
-        if opcode >= 0x8:
-            if not fin or len(payload) > 125:
-                self.close(1002, "bad control frame")
-            elif opcode == 0x8:
-                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
-                self.close(code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000)
-            elif opcode == 0x9:
-                self.transport.write(bytes((0x8A, len(payload))) + payload)
-            elif opcode != 0xA:
-                self.close(1002, "unknown opcode")
-        elif opcode == 0x0 and self.fragments is not None:
-            self.fragments.append(payload)
-            if fin:
+        assert self.wire is not None
+        if (
+            self.application_state is not WebSocketState.CONNECTED
+            or self.wire.state is not State.OPEN  # a close came in the same read
+        ):
+            return
+        if frame.opcode is Opcode.TEXT:
+            if frame.fin:
+                self._message(bytes(frame.data))
+            else:
+                self.fragments = [bytes(frame.data)]
+        elif frame.opcode is Opcode.CONT and self.fragments is not None:
+            self.fragments.append(bytes(frame.data))
+            if frame.fin:
                 message, self.fragments = b"".join(self.fragments), None
                 self._message(message)
-        elif opcode == 0x1 and self.fragments is None:
-            if fin:
-                self._message(payload)
-            else:
-                self.fragments = [payload]
-        elif opcode == 0x2:
+        elif frame.opcode in (Opcode.BINARY, Opcode.CONT):  # a binary message, or its rest
             self.close(4400, "WebSocket message type must be text")
-        else:
-            self.close(1002, "unexpected continuation")
 
-    def _write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(frame_header(len(data)) + data)
+    def _send(self, data: bytes) -> None:
+        assert self.wire is not None
+        self.wire.send_text(data)
+        self._flush()
 
     def close(self, code: int, reason: str = "") -> None:
-        """Send a close frame, leave every channel and hang up."""
-        if self.application_state is not WebSocketState.CONNECTED or self.transport is None:
+        """Start the close handshake and leave every channel; the screen has
+        :data:`CLOSE_TIMEOUT_S` to answer before the socket is cut."""
+        if self.wire is None or self.wire.state is not State.OPEN:
             return
-        self.application_state = WebSocketState.DISCONNECTED
-        payload = code.to_bytes(2, "big") + reason.encode()[:123]
-        self.transport.write(bytes((0x88, len(payload))) + payload)
-        self.transport.close()
-        self._leave_all()
+        self.wire.send_close(code, reason)
+        self.heard = asyncio.get_running_loop().time()
+        self._flush()
 
     def keepalive(self, now: float) -> None:
-        if self.transport is None or self.application_state is not WebSocketState.CONNECTED:
+        if self.transport is None or self.wire is None or self.transport.is_closing():
             return
-        if now - self.heard > DEAD_AFTER_S:
-            log.info("dropping a screen that has been silent for %.0f s", now - self.heard)
-            self.application_state = WebSocketState.DISCONNECTED
+        silent = now - self.heard
+        if self.wire.state is State.CLOSING and silent > CLOSE_TIMEOUT_S:
             self.transport.abort()
-        elif now - self.heard >= PING_EVERY_S:
-            self.transport.write(_PING)
+        elif silent > DEAD_AFTER_S:
+            log.info("dropping a screen that has been silent for %.0f s", silent)
+            self._gone()
+            self.transport.abort()
+        elif silent >= PING_EVERY_S and self.wire.state is State.OPEN:
+            self.wire.send_ping(b"")
+            self._flush()
+
+    def _gone(self) -> None:
+        """The screen is no longer served (closing or lost): leave every channel."""
+        self.application_state = WebSocketState.DISCONNECTED
+        if self.init_timer is not None:
+            self.init_timer.cancel()
+            self.init_timer = None
+        operations, self.operations = self.operations, {}
+        if self.screens is not None:
+            for key, subscriber in operations.values():
+                self.screens.fanout.unsubscribe(key, subscriber)
 
     # ------------------------------------------------------------ graphql-transport-ws
 
@@ -385,8 +389,13 @@ class ScreenProtocol(asyncio.Protocol):
 
     def _message(self, data: bytes) -> None:
         try:
-            message = intake.ws_message(intake.read_json(data), data)
-        except json.JSONDecodeError:  # not JSON, not UTF-8, or too deep
+            text = data.decode()
+        except UnicodeDecodeError:
+            self.close(1007, "text that is not UTF-8")
+            return
+        try:
+            message = intake.ws_message(intake.read_json(text), data)
+        except json.JSONDecodeError:  # not JSON, or too deep
             self.close(4400, "WebSocket message must be valid JSON")
             return
         except intake.BadMessage as bad:
@@ -394,7 +403,7 @@ class ScreenProtocol(asyncio.Protocol):
             return
         kind = message.get("type")
         if kind == "ping":
-            self._write(_PONG)
+            self._send(_PONG)
         elif kind == "pong":
             pass
         elif kind == "connection_init":
@@ -420,7 +429,7 @@ class ScreenProtocol(asyncio.Protocol):
             if self.init_timer is not None:
                 self.init_timer.cancel()
                 self.init_timer = None
-            self._write(_ACK)
+            self._send(_ACK)
 
     def _subscribe(self, message: dict[str, Any], data: bytes) -> None:
         screens = self.screens
@@ -449,7 +458,7 @@ class ScreenProtocol(asyncio.Protocol):
             )
         if plan is None or screens.context is None:
             payload = [problem.formatted]
-            self._write(encode({"id": operation_id, "type": "error", "payload": payload}))
+            self._send(encode({"id": operation_id, "type": "error", "payload": payload}))
             return
         subscriber = Subscriber(
             self.transport, self, operation_id, partial(self._forget, operation_id)
@@ -461,15 +470,6 @@ class ScreenProtocol(asyncio.Protocol):
     def _forget(self, operation_id: str) -> None:
         """The channel ended this subscription (the stream finished): free its id."""
         self.operations.pop(operation_id, None)
-
-    def _leave_all(self) -> None:
-        if self.init_timer is not None:
-            self.init_timer.cancel()
-            self.init_timer = None
-        operations, self.operations = self.operations, {}
-        if self.screens is not None:
-            for key, subscriber in operations.values():
-                self.screens.fanout.unsubscribe(key, subscriber)
 
 
 def server_options(**overrides: Any) -> dict[str, Any]:
