@@ -1,4 +1,4 @@
-"""Live fan-out: one Redis pub/sub listener per server process.
+"""The board: the one Redis pub/sub listener of a server process, and board snapshots.
 
 Pub/sub messages are only hints that something changed; the state is always re-read
 from Redis. Each event's leaderboard snapshot is computed once per change (coalesced to

@@ -283,6 +283,9 @@ class ScreenProtocol(asyncio.Protocol):
         else:
             self._opened(screens, address)
         self.wire.send_response(response)
+        # websockets' parser keeps the handshake request for the connection's life: with
+        # a browser's headers, 3.5 KB of an idle screen's 8. Answered, it is emptied.
+        request.headers.clear()
 
     def _refusal(self, status: int, reason: str) -> Response:
         assert self.wire is not None
