@@ -58,15 +58,22 @@ class Context:
             self._client_ip = self.resources.client_ip(self.connection)
         return self._client_ip
 
-    async def board_snapshot(self, event_id: str) -> Snapshot:
-        """The event's public board, read once per operation however many fields ask
-        for it: a query may alias ``leaderboard`` many times, and each read is several
-        Redis round trips. Concurrent fields share one read in flight."""
-        pending = self.snapshots.get(event_id)
+    async def board_snapshot(self, event_id: str | None) -> Snapshot:
+        """The public board of the event (None: the current one), read once per
+        operation however many fields ask for it: a query may alias ``leaderboard`` many
+        times, and each read is several Redis round trips. Concurrent fields share one
+        read in flight."""
+        key = "" if event_id is None else event_id
+        pending = self.snapshots.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self.broadcaster.compute(event_id, 0))
-            self.snapshots[event_id] = pending
+            pending = asyncio.ensure_future(self._read_board(event_id))
+            self.snapshots[key] = pending
         return await asyncio.shield(pending)
+
+    async def _read_board(self, event_id: str | None) -> Snapshot:
+        if event_id is None:
+            event_id = (await self.current_event()).id
+        return await self.broadcaster.compute(event_id, 0)
 
     async def authenticate_organiser(self) -> Console:
         """The calling organiser's console, kept as :attr:`console`; UNAUTHENTICATED or

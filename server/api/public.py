@@ -64,8 +64,8 @@ class PublicQuery:
     ) -> Leaderboard:
         """The public standings: frozen ones from the freeze time until the reveal."""
         first = bounded("first", first, info.context.settings.leaderboard_max_first)
-        record = await event_record(info, event_id)
-        return leaderboard_of(await info.context.board_snapshot(record.id), first)
+        checked = None if event_id is None else (await event_record(info, event_id)).id
+        return leaderboard_of(await info.context.board_snapshot(checked), first)
 
     @strawberry.field
     async def me(self, info: ContextInfo) -> Participant | None:
