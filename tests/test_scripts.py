@@ -160,7 +160,7 @@ def test_the_header_check_sees_a_key_used_in_the_body() -> None:
 
 def test_every_script_file_is_loaded_and_every_library_is_used() -> None:
     python = "\n".join(
-        path.read_text(encoding="utf-8") for path in (ROOT / "server/state").glob("*.py")
+        path.read_text(encoding="utf-8") for path in (ROOT / "server").rglob("*.py")
     )
     loaded = set(re.findall(r'lua\(([^)]*)\)', python))
     names = {name for call in loaded for name in re.findall(r'"(\w+)"', call)}

@@ -5,8 +5,10 @@ The client's address comes from uvicorn's proxy-headers middleware (trusting
 
 Rate limits are GCRA (the generic cell rate algorithm): each client has one Redis key
 holding its *theoretical arrival time*; a request is allowed while that time is less
-than ``burst`` intervals ahead of now. One Lua script checks and updates every limit of
-a request in one atomic round trip, and consumes nothing when any of them says no.
+than ``burst`` intervals ahead of now. One Lua function (``server/state/lua/gcra.lua``)
+checks and updates every limit of a request in one atomic round trip, and consumes
+nothing when any of them says no; ``rate.lua`` runs it alone, and the submission script
+(``submit.lua``) runs it as part of a submission, so the limit is taken atomically with it.
 """
 
 from __future__ import annotations
@@ -24,70 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from server.errors import ApiError
 from server.settings import Settings
 from server.state import keys
-
-# Lua: take_rates(rate_keys, now, params) takes one request from every limit, or from
-# none, and answers 0 (allowed) or the seconds to wait. ``now`` is seconds, or nil for the
-# Redis clock (one clock for every server process); ``params`` the limits' interval
-# (1 / rate) and burst, in key order. Scripts that limit as part of a bigger change
-# (server.state.store's submission) include it, so the limit is taken atomically with it.
-# Numbers travel as "%.17g" strings: Lua's tostring() keeps only 14 digits, and a reply
-# number would be truncated to an integer.
-GCRA_FUNCTION: Final = """
-local function take_rates(rate_keys, now, params)
-  if now == nil then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  end
-  local wait = 0
-  local tats = {}
-  for i, key in ipairs(rate_keys) do
-    local interval = tonumber(params[2 * i - 1])
-    local burst = tonumber(params[2 * i])
-    local tat = tonumber(redis.call('GET', key))
-    if tat == nil or tat < now then
-      tat = now
-    end
-    local new_tat = tat + interval
-    local allow_at = new_tat - burst * interval
-    if now < allow_at and allow_at - now > wait then
-      wait = allow_at - now
-    end
-    tats[i] = new_tat
-  end
-  if wait > 0 then
-    return wait
-  end
-  for i, key in ipairs(rate_keys) do
-    -- A second's slack: a key that outlives its time behaves exactly like a missing one.
-    local ttl_ms = math.ceil((tats[i] - now) * 1000) + 1000
-    redis.call('SET', key, string.format('%.17g', tats[i]), 'PX', ttl_ms)
-  end
-  return 0
-end
-"""
-
-# KEYS: the limited clients. ARGV[1]: now in seconds, or "" for the Redis clock; then per
-# key its interval and burst.
-_GCRA_LUA: Final = (
-    GCRA_FUNCTION
-    + """
-local params = {}
-for i = 2, #ARGV do params[#params + 1] = ARGV[i] end
-return string.format('%.17g', take_rates(KEYS, tonumber(ARGV[1]), params))
-"""
-)
-
-# DECR keeps the key's expiry, so the credit still runs out on time.
-_TAKE_CREDIT_LUA: Final = """
-local credit = tonumber(redis.call('GET', KEYS[1]))
-if credit == nil or credit == 0 then
-  return 1
-end
-if credit > 0 then
-  redis.call('DECR', KEYS[1])
-end
-return 0
-"""
+from server.state.scripts import lua
 
 # How long a captcha pass lasts when captcha_every_s is 0: about one conference day.
 UNTIMED_CREDIT_S: Final = 24 * 3600
@@ -118,13 +57,14 @@ async def check_rates(
     """
     limits = list(limits)
     args = ["" if now is None else repr(float(now)), *rate_params(limits)]
-    script = client.register_script(_GCRA_LUA)
+    script = client.register_script(lua("gcra", "rate"))
     reply = await script(keys=[limit.key for limit in limits], args=args)
     return float(reply)
 
 
 def rate_params(limits: Iterable[Limit]) -> list[str]:
-    """The ``params`` of the Lua ``take_rates`` (:data:`GCRA_FUNCTION`) for ``limits``."""
+    """The ``params`` of the Lua ``take_rates`` (``server/state/lua/gcra.lua``) for
+    ``limits``: per limit its interval (1 / rate) and burst."""
     return [item for limit in limits for item in (repr(1.0 / limit.rate_per_s), str(limit.burst))]
 
 
@@ -319,7 +259,7 @@ async def captcha_needed(
     """
     if settings.captcha_every == 1:
         return True
-    script = client.register_script(_TAKE_CREDIT_LUA)
+    script = client.register_script(lua("captcha_credit"))
     reply = await script(keys=[keys.captcha_credit(participant_id)])
     return bool(int(reply))
 

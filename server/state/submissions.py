@@ -16,7 +16,7 @@ import redis.asyncio
 from pipelines.messages import Job
 from server.abuse.captcha.base import Ticket
 from server.abuse.dedup import PreparedPrompt
-from server.abuse.limits import GCRA_FUNCTION, Limit, rate_params
+from server.abuse.limits import Limit, rate_params
 from server.ids import new_id
 from server.state import keys
 from server.state.part import NotFound, Part, num, optional_float, pairs
@@ -197,8 +197,7 @@ class Submissions(Part):
 
     @functools.cached_property
     def _submit(self) -> Script:
-        libraries = lua("keys", "phase", "leaderboard") + GCRA_FUNCTION
-        return self.scripts.register(libraries + lua("submit"))
+        return self.scripts.register(lua("keys", "phase", "leaderboard", "gcra", "submit"))
 
     async def submit(
         self,

@@ -1,6 +1,6 @@
 -- Record a submission atomically with its checks, its dedup decision and, if new, its
--- job. With keys.lua, phase.lua, leaderboard.lua and the rate limits' take_rates
--- (server.abuse.limits.GCRA_FUNCTION) before it.
+-- job. With keys.lua, phase.lua, leaderboard.lua and gcra.lua (the rate limits'
+-- take_rates) before it.
 --
 -- Keys that depend on the caller hold slots (caller_slot for the participant id,
 -- event_slot for the event id), filled in once the caller is known: the script reads the
