@@ -285,3 +285,35 @@ def test_the_fast_path_runs_on_the_schema_strawberry_runs_on(
     assert schema.execute_sync("{ __typename }").data == {"__typename": "Query"}
     assert seen == [schema.graphql_schema]
     assert schema.validate(parse("{ nope }"))  # validation runs on it too
+
+
+def test_a_finished_executor_goes_by_reference_counting(make_settings: Any) -> None:
+    """The fast path's execution hook unties graphql-core's executor from its resolver
+    helpers: with the cyclic GC off, the executor is gone as soon as the result is."""
+    import gc
+    import weakref
+
+    from graphql import execute, parse
+
+    from server.api.fastpath import UNTIE
+    from server.api.view import make_schema
+
+    schema = make_schema(make_settings())
+    built: list[weakref.ref[Any]] = []
+
+    class Watched(schema.execution_context_class):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(weakref.ref(self))
+
+    document = parse("{ __typename }")
+    gc.disable()
+    try:
+        for hooks, freed in ((None, False), (UNTIE, True)):
+            built.clear()
+            result = execute(schema.graphql_schema, document, executor_class=Watched, hooks=hooks)
+            assert result.data == {"__typename": "Query"}  # type: ignore[union-attr]
+            (executor,) = built
+            assert (executor() is None) is freed
+    finally:
+        gc.enable()
