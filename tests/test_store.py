@@ -511,6 +511,31 @@ async def test_a_batch_starts_in_one_go_with_followers_and_only_once(
     assert await store.start_many([]) == []
 
 
+async def test_an_event_is_read_frozen_by_the_board_reads_rule(
+    store: Store,
+    aredis: redis.asyncio.Redis,
+    event: EventRecord,
+    session: tuple[ParticipantRecord, str],
+) -> None:
+    """Whether the public board is frozen: the event, its caller's event, its counters and
+    the board read answer alike, all by server/state/lua/frozen.lua."""
+    participant, token = session
+    assert not event.frozen
+    for at, frozen in [(time.time() + 60, False), (time.time() - 1, True), (None, False)]:
+        # The freeze time alone, unbuilt: the public board read builds it once it is due.
+        frozen_at = None if at is None else repr(at)
+        await store.update_event(event.id, {"frozen_at": frozen_at, "frozen_built": None})
+        assert await store.leaderboard(event.id, 10) == []
+        assert await store.standing(event.id, participant.id) is None
+        built = await aredis.hget(keys.event(event.id), "frozen_built")
+        assert (built == "1") is frozen
+        found = await store.caller(token)
+        assert found is not None and found[1] is not None
+        assert (await store.event(event.id)).frozen is found[1].frozen is frozen
+        assert [e.frozen for e in await store.events()] == [frozen]
+        assert (await store.counts(event.id)).frozen is frozen
+
+
 async def test_an_event_is_read_with_its_phase_by_the_submission_scripts_rule(
     store: Store, event: EventRecord, session: tuple[ParticipantRecord, str]
 ) -> None:

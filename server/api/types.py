@@ -8,7 +8,6 @@ submission by id, a bounded ``first``.
 from __future__ import annotations
 
 import enum
-import time
 
 import strawberry
 from strawberry.types import Info
@@ -166,7 +165,6 @@ async def event_record(info: ContextInfo, event_id: strawberry.ID | None) -> Eve
 async def event_of(info: ContextInfo, record: EventRecord) -> Event:
     store = info.context.resources.store
     counts = await store.counts(record.id)
-    now = time.time()
     return Event(
         id=strawberry.ID(record.id),
         title=record.title,
@@ -177,7 +175,7 @@ async def event_of(info: ContextInfo, record: EventRecord) -> Event:
         opens_at=record.opens_at,
         closes_at=record.closes_at,
         hold_for_review=record.hold_for_review,
-        frozen=record.frozen(now),
+        frozen=record.frozen,
         frozen_at=record.frozen_at,
         current=record.id == await store.current_event_id(),
         created_at=record.created_at,

@@ -40,15 +40,15 @@ class Board(Events):
 
     @functools.cached_property
     def _build_frozen(self) -> Script:
-        return self.scripts.register(lua("keys", "leaderboard", "build_frozen"))
+        return self.scripts.register(lua("keys", "leaderboard", "frozen", "build_frozen"))
 
     @functools.cached_property
     def _read(self) -> Script:
-        return self.scripts.register(lua("read_board"))
+        return self.scripts.register(lua("frozen", "read_board"))
 
     @functools.cached_property
     def _standing(self) -> Script:
-        return self.scripts.register(lua("standing"))
+        return self.scripts.register(lua("frozen", "standing"))
 
     async def leaderboard(
         self, event_id: str, first: int | None, *, live: bool = False, prompts: int = 0

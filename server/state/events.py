@@ -28,6 +28,9 @@ class EventRecord:
     # Whether it took entries when it was read: its status and its schedule, by the one
     # rule that the submission script applies too (server/state/lua/phase.lua).
     phase: Phase
+    # Whether the public saw frozen standings when it was read, by the one rule that the
+    # board reads apply too (server/state/lua/frozen.lua).
+    frozen: bool
     opens_at: float | None = None
     closes_at: float | None = None
     hold_for_review: bool = False  # new drawings reach the public board once approved
@@ -42,13 +45,10 @@ class EventRecord:
             return self.revealed_top
         return on_close if self.phase == "CLOSED" else 0
 
-    def frozen(self, now: float) -> bool:
-        """Whether the public sees frozen standings at ``now``."""
-        return self.frozen_at is not None and self.frozen_at <= now
-
     @classmethod
-    def from_hash(cls, data: dict[str, str], phase: str) -> EventRecord:
-        """The record of an event's hash, with its ``phase`` as a script read it."""
+    def from_hash(cls, data: dict[str, str], phase: str, frozen: int) -> EventRecord:
+        """The record of an event's hash, with its ``phase`` and whether it is ``frozen``
+        (1 or 0) as a script read them."""
         return cls(
             id=data["id"],
             title=data["title"],
@@ -56,6 +56,7 @@ class EventRecord:
             status="CLOSED" if data.get("status") == "CLOSED" else "OPEN",
             created_at=float(data["created_at"]),
             phase=cast(Phase, phase),
+            frozen=bool(frozen),
             opens_at=optional_float(data.get("opens_at")),
             closes_at=optional_float(data.get("closes_at")),
             hold_for_review=data.get("hold") == "1",
@@ -70,8 +71,9 @@ class Counts:
     participants: int
     submissions: int
     drawings: int
-    # Read with the counters so that a board snapshot knows whether it shows frozen
-    # standings (server.live.board builds snapshots from these reads alone).
+    # Read with the counters, by server/state/lua/frozen.lua, so that a board snapshot
+    # knows whether it shows frozen standings (server.live.board builds snapshots from
+    # these reads alone).
     frozen: bool = False
 
 
@@ -80,7 +82,11 @@ class Events(Part):
 
     @functools.cached_property
     def _read_events_script(self) -> Script:
-        return self.scripts.register(lua("phase", "read_events"))
+        return self.scripts.register(lua("phase", "frozen", "read_events"))
+
+    @functools.cached_property
+    def _read_counts_script(self) -> Script:
+        return self.scripts.register(lua("frozen", "read_counts"))
 
     async def create_event(
         self,
@@ -147,8 +153,8 @@ class Events(Part):
             keys=[keys.event(event_id) for event_id in ids], args=[num(time.time())]
         )
         return [
-            EventRecord.from_hash(pairs(flat), phase)
-            for flat, phase in cast(list[tuple[list[str], str]], reply)
+            EventRecord.from_hash(pairs(flat), phase, frozen)
+            for flat, phase, frozen in cast(list[tuple[list[str], str, int]], reply)
             if flat
         ]
 
@@ -168,14 +174,18 @@ class Events(Part):
         await self.update_event(event_id, {"status": status})
 
     async def counts(self, event_id: str) -> Counts:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.event_counts(event_id))
-            pipe.hget(keys.event(event_id), "frozen_at")
-            data, frozen_at = cast(tuple[dict[str, str], str | None], await pipe.execute())
-        at = optional_float(frozen_at)
+        """An event's counters, and whether its public board is frozen now."""
+        flat, frozen = cast(
+            tuple[list[str], int],
+            await self._read_counts_script(
+                keys=[keys.event_counts(event_id), keys.event(event_id)],
+                args=[num(time.time())],
+            ),
+        )
+        data = pairs(flat)
         return Counts(
             participants=int(data.get("participants", 0)),
             submissions=int(data.get("submissions", 0)),
             drawings=int(data.get("drawings", 0)),
-            frozen=at is not None and at <= time.time(),
+            frozen=bool(frozen),
         )

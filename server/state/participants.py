@@ -56,7 +56,7 @@ class Participants(Part):
 
     @functools.cached_property
     def _caller(self) -> Script:
-        return self.scripts.register(lua("keys", "phase", "caller"))
+        return self.scripts.register(lua("keys", "phase", "frozen", "caller"))
 
     async def join(
         self, event_id: str, nickname: str, nickname_key: str, *, contact: str = ""
@@ -108,10 +108,10 @@ class Participants(Part):
         )
         if not reply:
             return None
-        participant, event, phase = cast(tuple[list[str], list[str], str], reply)
+        participant, event, phase, frozen = cast(tuple[list[str], list[str], str, int], reply)
         return (
             ParticipantRecord.from_hash(pairs(participant)),
-            EventRecord.from_hash(pairs(event), phase) if event else None,
+            EventRecord.from_hash(pairs(event), phase, frozen) if event else None,
         )
 
     async def participant(self, participant_id: str) -> ParticipantRecord | None:

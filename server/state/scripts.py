@@ -3,7 +3,7 @@ connections.
 
 :func:`lua` reads the sources: each script is one file whose first lines name its KEYS and
 ARGV entries as locals; libraries (``keys.lua``, ``phase.lua``, ``leaderboard.lua``,
-``gcra.lua``) are joined in front of the scripts that use them.
+``gcra.lua``, ``frozen.lua``) are joined in front of the scripts that use them.
 
 Why straight on pooled connections (every submission runs a script):
 

@@ -1,6 +1,6 @@
 -- Build the frozen board once its time has come: every participant's best among the
--- drawings finished by the freeze time, and the latest drawings as of then. With keys.lua
--- and leaderboard.lua before it.
+-- drawings finished by the freeze time, and the latest drawings as of then. With keys.lua,
+-- leaderboard.lua and frozen.lua before it.
 local event = KEYS[1]
 local nicknames = KEYS[2]  -- the event's participants
 local frozen_board = KEYS[3]
@@ -13,8 +13,8 @@ local now = ARGV[2]
 
 use_key_formats(key_formats)
 local f = redis.call('HMGET', event, 'frozen_at', 'frozen_built')
+if not board_frozen(f[1], now) or f[2] == '1' then return 0 end
 local at = tonumber(f[1])
-if not at or at > tonumber(now) or f[2] == '1' then return 0 end
 redis.call('DEL', frozen_board, frozen_best, frozen_recent)
 for _, pid in ipairs(redis.call('HVALS', nicknames)) do
   place(frozen_board, frozen_best, pid, at)

@@ -1,5 +1,5 @@
--- A participant's score and place on the public board (frozen from the freeze time on)
--- or the live one.
+-- A participant's score and place on the public board (frozen from the freeze time on,
+-- by frozen.lua) or the live one. With frozen.lua before it.
 local event = KEYS[1]
 local live_best = KEYS[2]
 local live_board = KEYS[3]
@@ -12,9 +12,8 @@ local audience = ARGV[3]  -- 'public' or 'live'
 -- frozen board is due but not built yet.
 
 local f = redis.call('HMGET', event, 'frozen_at', 'frozen_built')
-local at = tonumber(f[1])
 local best, board = live_best, live_board
-if audience == 'public' and at and at <= tonumber(now) then
+if audience == 'public' and board_frozen(f[1], now) then
   if f[2] ~= '1' then return {'BUILD'} end
   best, board = frozen_best, frozen_board
 end
