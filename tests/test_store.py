@@ -542,12 +542,13 @@ async def test_an_event_is_read_with_its_phase_by_the_submission_scripts_rule(
     _, token = session
     assert event.phase == "OPEN"
     soon, past = repr(time.time() + 60), repr(time.time() - 1)
-    for changes, phase in [
+    steps: list[tuple[dict[str, str | None], str]] = [
         ({"opens_at": soon}, "SCHEDULED"),
         ({"opens_at": None, "closes_at": past}, "CLOSED"),
         ({"closes_at": soon, "status": "CLOSED"}, "CLOSED"),  # closed by hand, before time
         ({"status": "OPEN"}, "OPEN"),
-    ]:
+    ]
+    for changes, phase in steps:
         await store.update_event(event.id, changes)
         found = await store.caller(token)
         assert found is not None and found[1] is not None
