@@ -346,10 +346,11 @@ class _AsyncSentinelConnection(redis.asyncio.sentinel.SentinelManagedConnection)
     after a failover the retries would all hit the demoted master.
     """
 
-    async def _connect(self) -> None:
+    async def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        # Every (re)connect goes through this public method, a command's retries included.
         if self.connection_pool.is_master:
             self.host, self.port = await self.connection_pool.get_master_address()
-        await super()._connect()
+        await super().connect_check_health(*args, **kwargs)
 
 
 class _AsyncSentinelSSLConnection(
@@ -361,11 +362,10 @@ class _AsyncSentinelSSLConnection(
 class _SyncSentinelConnection(redis.sentinel.SentinelManagedConnection):  # type: ignore[misc]
     """Blocking twin of :class:`_AsyncSentinelConnection`."""
 
-    def _connect(self) -> socket.socket:
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
         if self.connection_pool.is_master:
             self.host, self.port = self.connection_pool.get_master_address()
-        sock: socket.socket = super()._connect()
-        return sock
+        super().connect_check_health(*args, **kwargs)
 
 
 class _SyncSentinelSSLConnection(
