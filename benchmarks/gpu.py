@@ -47,13 +47,14 @@ import PIL.Image
 import torch
 
 from benchmarks.harness import embedded_redis, machine
+from pipelines.contract import Job
 from pipelines.generator import Generator
 from pipelines.images import to_pil
-from pipelines.messages import Job
 from pipelines.models import model_settings, resolve_device
+from pipelines.pipeline import Pipeline
 from pipelines.scorer import Scorer
+from pipelines.settings import Settings
 from pipelines.worker import Taken, Worker
-from server.settings import Settings
 
 CONFIGS = Path(__file__).with_name("sd_turbo.json")
 PROMPTS = ["a yellow duck on a pond", "a white swan at dusk", "오리와 백조", "a duck in a hat"]
@@ -77,13 +78,7 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
     """Real-size models with random weights on a GPU; the tiny models on a CPU, unless
     ``--size real`` asks for the real-size networks there too (a slow rehearsal of the
     GPU run's set-up: float32, nothing CUDA-only)."""
-    base = Settings.from_env(
-        {},
-        data_dir=data_dir,
-        compile=args.compile,
-        captcha_provider="off",
-        encode_threads=args.encode_threads,
-    )
+    base = Settings(data_dir=data_dir, compile=args.compile, encode_threads=args.encode_threads)
     if args.pad_sizes:
         base = base.model_copy(update={"batch_pad_sizes": tuple(args.pad_sizes)})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -92,7 +87,12 @@ def build_models(args: argparse.Namespace, data_dir: Path) -> tuple[Settings, Ge
         return settings, Generator.load(settings), Scorer.load(settings)
     # dtype auto: bfloat16 on a GPU, float32 on a CPU.
     settings = base.model_copy(
-        update={"device": device.type, "dtype": "auto", "generator_size": 512, "generator_steps": 1}
+        update={
+            "device": device.type,
+            "dtype": "auto",
+            "generator_size": 512,
+            "generator_steps": 1,
+        }
     )
     if args.taesd:
         settings = settings.model_copy(update={"taesd_model": str(_random_taesd(data_dir))})
@@ -208,8 +208,8 @@ def bare_rate(generator: Generator, scorer: Scorer, batch: int, rounds: int) -> 
     return batch * rounds / (time.perf_counter() - began)
 
 
-def run_batch_rate(worker: Worker, target_key: str, batch: int, rounds: int) -> float:
-    """Images per second of ``Worker.run_batch``: draw, score, encode, store; no Redis."""
+async def run_batch_rate(worker: Worker, target_key: str, batch: int, rounds: int) -> float:
+    """Images per second of ``Worker.run_batch``: draw, score, encode; no stream."""
 
     def taken(offset: int) -> list[Taken]:
         prompts, seeds = prompts_for(batch, offset)
@@ -218,10 +218,10 @@ def run_batch_rate(worker: Worker, target_key: str, batch: int, rounds: int) -> 
             for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))
         ]
 
-    worker.run_batch(taken(0))
+    await worker.run_batch(taken(0))
     began = time.perf_counter()
     for n in range(rounds):
-        worker.run_batch(taken(n * batch))
+        await worker.run_batch(taken(n * batch))
     return batch * rounds / (time.perf_counter() - began)
 
 
@@ -240,12 +240,15 @@ async def worker_rate(
 
 async def _through_worker(worker: Worker, event_id: str, prefix: str, total: int) -> float:
     """Queue ``total`` jobs, then run the worker until it has done them; the seconds."""
+    from server.state import keys
+    from server.state.store import Store
     from tests.seeding import queue_prompt
 
-    event = await worker.store.event(event_id)
+    store = Store(worker.redis)
+    event = await store.event(event_id)
     for i in range(total):  # queued before the clock starts: the worker never waits
         name = f"{prefix}-{i}"
-        await queue_prompt(worker.store, event, name, f"{PROMPTS[i % len(PROMPTS)]} {name}")
+        await queue_prompt(store, event, name, f"{PROMPTS[i % len(PROMPTS)]} {name}")
     done_before = worker.jobs_done
     stop = asyncio.Event()
     began = time.perf_counter()
@@ -255,6 +258,7 @@ async def _through_worker(worker: Worker, event_id: str, prefix: str, total: int
     elapsed = time.perf_counter() - began
     stop.set()
     await running
+    await worker.redis.delete(keys.RESULTS)  # no server applies them here
     return elapsed
 
 
@@ -316,23 +320,25 @@ def busy_sampler() -> Iterator[Callable[[], float]]:
 async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
     from server.organiser.demo import target_webp
     from server.state.connection import async_client
-    from server.state.pictures import ImageStore
+    from server.state.pictures import ImageStore, put_target
 
     with tempfile.TemporaryDirectory() as directory, embedded_redis() as redis_url:
         data_dir = Path(directory)
         settings, generator, scorer = build_models(args, data_dir)
-        target_key = ImageStore(settings.images_dir).put(target_webp(256))
-        event_id = await _event(redis_url, target_key)
         rows = []
         client = async_client(redis_url)
         try:
+            target = target_webp(256)
+            target_key = await put_target(ImageStore(data_dir / "images"), client, target)
+            event_id = await _event(redis_url, target_key)
             for batch in args.batches:
                 tuned = settings.model_copy(update={"batch_size": batch, "batch_wait_ms": 5})
-                worker = Worker(tuned, client, generator, scorer, name=f"bench-{batch}")
+                pipeline = Pipeline(tuned, generator, scorer)
+                worker = Worker(tuned, client, pipeline, name=f"bench-{batch}")
                 worker.warm_up()
                 row = Row(batch)
                 row.bare = bare_rate(generator, scorer, batch, args.rounds)
-                row.run_batch = run_batch_rate(worker, target_key, batch, args.rounds)
+                row.run_batch = await run_batch_rate(worker, target_key, batch, args.rounds)
                 row.worker, row.busy = await worker_rate(worker, event_id, batch, args.rounds)
                 rows.append(row)
                 print(
@@ -340,8 +346,8 @@ async def drive(args: argparse.Namespace) -> tuple[str, list[Row], float]:
                 )
         finally:
             await client.aclose()
-        target = scorer.embed_pil(PIL.Image.open(settings.images_dir / f"{target_key}.webp"))
-        original = original_rate(generator, scorer, target, args.originals)
+        embedding = scorer.embed_pil(PIL.Image.open(io.BytesIO(target)))
+        original = original_rate(generator, scorer, embedding, args.originals)
     return describe(settings, generator), rows, original
 
 

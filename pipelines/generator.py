@@ -15,7 +15,7 @@ import torch
 from diffusers import AutoencoderTiny, AutoPipelineForText2Image
 
 from pipelines.models import ModelUnavailable, resolve_device
-from server.settings import Settings
+from pipelines.settings import Settings
 
 __all__ = ["Generator"]
 

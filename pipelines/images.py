@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from os import PathLike
+from typing import IO
 
 import PIL.Image
 import PIL.ImageOps
@@ -41,7 +42,12 @@ def encode_webp(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def load_image(path: str | PathLike[str]) -> PIL.Image.Image:
+def decode_image(data: bytes) -> PIL.Image.Image:
+    """An encoded picture (WebP, PNG, JPEG...) as RGB, upright; see :func:`load_image`."""
+    return load_image(io.BytesIO(data))
+
+
+def load_image(path: str | PathLike[str] | IO[bytes]) -> PIL.Image.Image:
     """Read a picture file as RGB, upright.
 
     Raises:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from pipelines import tiny
-from server.settings import Settings
+from pipelines.settings import Settings
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

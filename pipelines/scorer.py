@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from pipelines.models import ModelUnavailable, open_clip_config_dir, resolve_device
-from server.settings import Settings
+from pipelines.settings import Settings
 
 _INTERPOLATIONS = {
     "bicubic": TF.InterpolationMode.BICUBIC,
@@ -117,16 +117,18 @@ class Scorer:
         pixels = TF.pil_to_tensor(image.convert("RGB")).float().div_(255.0)
         return self.embed_images(pixels.unsqueeze(0))[0]
 
-    def score(self, images: torch.Tensor, target: torch.Tensor) -> list[float]:
-        """Similarity of each picture in a ``(B, 3, H, W)`` batch to a target embedding.
+    def score(self, images: torch.Tensor, targets: torch.Tensor) -> list[float]:
+        """The contest score: how close each picture of a ``(B, 3, H, W)`` batch is to
+        its target. The one score function: workers and ``verify`` both run it.
 
-        ``target`` is a ``(D,)`` embedding from :meth:`embed_pil` or
-        :meth:`embed_images`. Scores are cosine similarities clamped to ``[0, 1]``:
-        a negative similarity means as unlike as it gets.
+        ``targets`` are embeddings from :meth:`embed_pil` or :meth:`embed_images`:
+        ``(B, D)``, one per picture (a batch mixes events), or one ``(D,)`` for all.
+        Scores are cosine similarities clamped to ``[0, 1]``: a negative similarity
+        means as unlike as it gets.
         """
         embeddings = self.embed_images(images)
-        target = F.normalize(target.to(embeddings.device, torch.float32).reshape(-1), dim=0)
-        similarity = (embeddings @ target).clamp_(0.0, 1.0)
+        targets = F.normalize(targets.to(embeddings.device, torch.float32), dim=-1)
+        similarity = (embeddings * targets.expand_as(embeddings)).sum(dim=-1).clamp_(0.0, 1.0)
         return [float(s) for s in similarity.tolist()]
 
 

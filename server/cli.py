@@ -19,6 +19,7 @@ from server.logs import configure_logging
 from server.settings import PREFIX, Settings, SettingsError
 
 if TYPE_CHECKING:
+    from pipelines.verify import Claim
     from server.ops.supervisor import WorkerProcess
     from server.organiser.console import Console
 
@@ -115,33 +116,11 @@ def rehearsal_password(settings: Settings) -> Settings:
 
 
 def run_worker(settings: Settings) -> int:
-    from pipelines.models import ModelUnavailable
-    from pipelines.worker import Worker
-    from server.metrics import serve_worker_metrics
-    from server.state.connection import async_client
+    """The GPU worker, with its own settings from the same environment."""
+    from pipelines.worker import main as worker_main
 
     _require_redis(settings)
-    serve_worker_metrics(settings)
-
-    async def work() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        client = async_client(settings.redis_url)
-        try:
-            worker = await asyncio.to_thread(Worker.load, settings, client)
-            log.info("worker %s ready: %s", worker.name, worker.version)
-            await worker.run(stop)
-        finally:
-            await client.aclose()
-
-    try:
-        asyncio.run(work())
-    except ModelUnavailable as exc:
-        print(f"lookalike worker: {exc}", file=sys.stderr)
-        return 3
-    return 0
+    return worker_main()
 
 
 def run_all(settings: Settings) -> int:
@@ -322,14 +301,48 @@ async def _export_command(console: Console, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify_command(console: Console, submission_id: str) -> int:
+async def verification_claim(console: Console, submission_id: str) -> Claim:
+    """What ``lookalike verify`` re-checks: the recorded score of a drawn submission and
+    the target picture it was scored against.
+
+    Raises:
+        ApiError: there is no such submission.
+        NotVerifiable: it has no score, or its target picture is gone.
+    """
+    from pipelines.verify import Claim, NotVerifiable
     from server.organiser.console import check_id, found
 
     lookup = console.store.submission(check_id(submission_id, "a submission"))
     record = await found(lookup, "submission")
+    if record.status != "DONE" or record.score is None:
+        raise NotVerifiable(f"submission {record.id} is {record.status}, expected DONE")
+    target_key = record.target_key or (await console.store.event(record.event_id)).target_key
+    if not console.images.exists(target_key):
+        raise NotVerifiable(f"the target picture {target_key} is not in {console.images.root}")
+    return Claim(
+        submission_id=record.id,
+        prompt=record.normalised,
+        seed=record.seed,
+        target=await asyncio.to_thread(console.images.path(target_key).read_bytes),
+        score=record.score,
+        model_version=record.model_version,
+        picture_key=record.image_key or "",
+    )
+
+
+async def _verify_command(console: Console, submission_id: str) -> int:
+    from pipelines.verify import NotVerifiable
+
+    try:
+        claim = await verification_claim(console, submission_id)
+    except NotVerifiable as exc:
+        print(f"lookalike verify: {exc}", file=sys.stderr)
+        return 2
     try:
         from pipelines.models import ModelUnavailable
-        from server.verify import NotVerifiable, verify  # torch & co.: as in a worker
+        from pipelines.settings import Settings as WorkerSettings
+        from pipelines.settings import SettingsError as WorkerSettingsError
+        from pipelines.verify import verify  # torch & co., loaded when it runs: as a worker
     except ImportError as exc:
         print(
             f"lookalike verify needs the models' packages ({exc.name}): run it where "
@@ -337,11 +350,9 @@ async def _verify_command(console: Console, submission_id: str) -> int:
             file=sys.stderr,
         )
         return 2
-
-    target_key = record.target_key or (await console.store.event(record.event_id)).target_key
     try:
-        verdict = await asyncio.to_thread(verify, console.settings, record, target_key)
-    except (NotVerifiable, ModelUnavailable) as exc:
+        verdict = await asyncio.to_thread(verify, WorkerSettings.load(), claim)
+    except (ModelUnavailable, WorkerSettingsError) as exc:
         print(f"lookalike verify: {exc}", file=sys.stderr)
         return 2
     print(verdict.report())

@@ -24,8 +24,9 @@ from server.settings import Settings
 from server.state import keys
 from server.state.connection import async_client
 from server.state.participants import ParticipantRecord
-from server.state.pictures import ImageStore
+from server.state.pictures import ImageStore, put_target, share_targets
 from server.state.queue import QueueState, ensure_group
+from server.state.results import consuming
 from server.state.store import Store
 from server.state.submissions import SubmissionRecord
 
@@ -107,7 +108,7 @@ async def ensure_current_event(store: Store, images: ImageStore, title: str) -> 
     event_id = new_id()
     if not await store.redis.set(keys.CURRENT_EVENT, event_id, nx=True):
         return await store.current_event_id() or event_id  # another server won the race
-    target_key = images.put(target_webp())
+    target_key = await put_target(images, store.redis, target_webp())
     await store.create_event(title, target_key, event_id=event_id)
     log.info("created demo event %s", event_id)
     return event_id
@@ -115,16 +116,21 @@ async def ensure_current_event(store: Store, images: ImageStore, title: str) -> 
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    """Connect to Redis, start the broadcaster and the metrics sampler, ensure an event."""
+    """Connect to Redis, start the broadcaster, the results consumer and the metrics
+    sampler, ensure an event and hand the workers its target."""
     client = async_client(settings.redis_url)
     store = Store(client, session_idle_s=settings.session_idle_s)
     images = ImageStore(settings.images_dir)
     try:
         await ensure_group(client)
         await ensure_current_event(store, images, settings.event_title)
+        await share_targets(images, client, [e.target_key for e in await store.events()])
         async with (
             httpx.AsyncClient(timeout=5.0) as http,
             Broadcaster(client, store, settings) as broadcaster,
+            consuming(
+                settings.redis_url, store, images, claim_idle_ms=settings.job_claim_idle_ms
+            ),
         ):
             sampler = asyncio.create_task(
                 METRICS.sample_queue_forever(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from pipelines.settings import Settings as WorkerSettings
 from server.settings import Settings
 from server.state.connection import EmbeddedRedis, async_client, free_port, sync_client
 from tests.boards import serve  # noqa: F401  (the fixture, for test_fanout and test_screens)
@@ -97,6 +99,32 @@ def make_settings(tmp_path: Path, redis_url: str, tiny_models_dir: Path) -> Call
     return make
 
 
+@pytest.fixture
+def make_worker_settings(
+    make_settings: Callable[..., Settings],
+) -> Callable[..., WorkerSettings]:
+    """Factory: a worker's settings beside ``make_settings()``'s server (same Redis, same
+    data dir, tiny models on the CPU)."""
+
+    def make(**overrides: Any) -> WorkerSettings:
+        server = make_settings()
+        values: dict[str, Any] = {
+            "data_dir": server.data_dir,
+            "redis_url": server.redis_url,
+            "models": "tiny",
+            "device": "cpu",
+            "batch_wait_ms": 5,
+        }
+        values.update(overrides)
+        return WorkerSettings(**values)
+
+    return make
+
+
+WORKER_FIELDS = frozenset(WorkerSettings.model_fields)
+SERVER_FIELDS = frozenset(typing.get_type_hints(Settings))
+
+
 class Live:
     """A running server (real uvicorn) and worker (tiny models) in the test's event loop."""
 
@@ -107,7 +135,9 @@ class Live:
 
 
 @pytest.fixture
-async def live(make_settings: Callable[..., Settings]) -> Any:
+async def live(
+    make_settings: Callable[..., Settings], make_worker_settings: Callable[..., WorkerSettings]
+) -> Any:
     """Factory: ``async with live(**settings) as app`` runs server and worker until exit."""
     import asyncio
     import contextlib
@@ -121,7 +151,10 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
 
     @contextlib.asynccontextmanager
     async def start(worker: bool = True, **overrides: Any) -> Any:
-        settings = make_settings(**overrides)
+        settings = make_settings(**{k: v for k, v in overrides.items() if k in SERVER_FIELDS})
+        worker_settings = make_worker_settings(
+            **{k: v for k, v in overrides.items() if k in WORKER_FIELDS}
+        )
         # Bind first: connections wait in the backlog until uvicorn's start-up is done,
         # so there is nothing to poll for.
         sock = socket.socket()
@@ -138,7 +171,7 @@ async def live(make_settings: Callable[..., Settings]) -> Any:
             server = uvicorn.Server(config)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             if worker:
-                loaded = await asyncio.to_thread(Worker.load, settings, client)
+                loaded = await asyncio.to_thread(Worker.load, worker_settings, client)
                 working = asyncio.create_task(loaded.run(stop))
                 await asyncio.wait_for(loaded.ready.wait(), 30)
             yield Live(f"http://127.0.0.1:{port}", settings)

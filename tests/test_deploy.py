@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from server.metrics import GpuCollector, GpuSample, Metrics
+from pipelines.metrics import GpuCollector, GpuSample, WorkerMetrics
+from server.metrics import Metrics
 from server.settings import PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -673,10 +674,12 @@ def test_k8s_prefetch_job_never_runs_by_itself() -> None:
 
 
 def metric_sample_names() -> set[str]:
-    """Every sample name a query may use, from the metrics server/metrics.py defines."""
-    metrics = Metrics()
-    metrics.watch_gpu(read=lambda: [GpuSample(0, 0.5, 1, 2)])
-    families = list(metrics.registry.collect()) + list(GpuCollector().describe())
+    """Every sample name a query may use, from the metrics server/metrics.py and
+    pipelines/metrics.py define."""
+    worker = WorkerMetrics()
+    worker.watch_gpu(read=lambda: [GpuSample(0, 0.5, 1, 2)])
+    families = [*Metrics().registry.collect(), *worker.registry.collect()]
+    families += list(GpuCollector().describe())
     suffixes = {
         "counter": ["_total", "_created"],
         "histogram": ["_bucket", "_sum", "_count", "_created"],

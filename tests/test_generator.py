@@ -14,7 +14,7 @@ import torch
 from pipelines.generator import Generator
 from pipelines.images import encode_webp, load_image, to_pil, to_uint8
 from pipelines.models import ModelUnavailable, model_settings, resolve_device
-from server.settings import Settings
+from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,8 +22,8 @@ MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-def generator(make_settings: MakeSettings) -> Generator:
-    return Generator.load(model_settings(make_settings()))
+def generator(make_worker_settings: MakeSettings) -> Generator:
+    return Generator.load(model_settings(make_worker_settings()))
 
 
 def test_same_prompt_and_seed_draw_the_same_picture(generator: Generator) -> None:
@@ -63,9 +63,11 @@ def test_version_names_model_steps_size_and_dtype(generator: Generator) -> None:
     assert generator.version == "tiny-generator steps=1 size=64 dtype=float32"
 
 
-def test_missing_local_model_is_unavailable(make_settings: MakeSettings, tmp_path: Path) -> None:
+def test_missing_local_model_is_unavailable(
+    make_worker_settings: MakeSettings, tmp_path: Path
+) -> None:
     missing = tmp_path / "no-such-model"
-    settings = make_settings(models="real", generator_model=str(missing))
+    settings = make_worker_settings(models="real", generator_model=str(missing))
     with pytest.raises(ModelUnavailable) as caught:
         Generator.load(model_settings(settings))
     message = str(caught.value)
@@ -75,18 +77,18 @@ def test_missing_local_model_is_unavailable(make_settings: MakeSettings, tmp_pat
     assert isinstance(caught.value.__cause__, OSError)
 
 
-def test_uncached_hub_model_is_unavailable_offline(make_settings: MakeSettings) -> None:
-    settings = make_settings(models="real", generator_model="lookalike-tests/no-such-model")
+def test_uncached_hub_model_is_unavailable_offline(make_worker_settings: MakeSettings) -> None:
+    settings = make_worker_settings(models="real", generator_model="lookalike-tests/no-such-model")
     with pytest.raises(ModelUnavailable, match="lookalike-tests/no-such-model"):
         Generator.load(model_settings(settings))
 
 
-def test_resolve_device_honours_explicit_settings(make_settings: MakeSettings) -> None:
-    assert resolve_device(make_settings(device="cpu", dtype="bfloat16")) == (
+def test_resolve_device_honours_explicit_settings(make_worker_settings: MakeSettings) -> None:
+    assert resolve_device(make_worker_settings(device="cpu", dtype="bfloat16")) == (
         torch.device("cpu"),
         torch.bfloat16,
     )
-    assert resolve_device(make_settings(device="cpu", dtype="auto")) == (
+    assert resolve_device(make_worker_settings(device="cpu", dtype="auto")) == (
         torch.device("cpu"),
         torch.float32,
     )
@@ -102,10 +104,10 @@ def test_resolve_device_honours_explicit_settings(make_settings: MakeSettings) -
     ],
 )
 def test_resolve_device_rejects_bad_values(
-    make_settings: MakeSettings, overrides: dict[str, str], variable: str
+    make_worker_settings: MakeSettings, overrides: dict[str, str], variable: str
 ) -> None:
     with pytest.raises(ValueError, match=variable):
-        resolve_device(make_settings(**overrides))
+        resolve_device(make_worker_settings(**overrides))
 
 
 def test_a_picture_round_trips_through_webp(generator: Generator, tmp_path: Path) -> None:
@@ -142,11 +144,11 @@ def test_load_image_converts_to_rgb(tmp_path: Path) -> None:
 
 
 def test_compiled_batches_are_padded_to_static_sizes(
-    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
+    make_worker_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Compiling is a GPU's business and takes minutes; the padding around it is ours.
     monkeypatch.setattr(torch, "compile", lambda module, **_: module)
-    settings = model_settings(make_settings(compile="default", batch_pad_sizes=(1, 4)))
+    settings = model_settings(make_worker_settings(compile="default", batch_pad_sizes=(1, 4)))
     padded = Generator.load(settings)
     plain = Generator.load(settings.model_copy(update={"compile": "off"}))
     assert [padded.padded_size(n) for n in (1, 2, 4, 5)] == [1, 4, 4, 5]
@@ -157,7 +159,7 @@ def test_compiled_batches_are_padded_to_static_sizes(
 
 
 def test_a_tiny_autoencoder_decodes_when_configured(
-    make_settings: MakeSettings, tmp_path: Path
+    make_worker_settings: MakeSettings, tmp_path: Path
 ) -> None:
     from diffusers import AutoencoderTiny
 
@@ -169,7 +171,7 @@ def test_a_tiny_autoencoder_decodes_when_configured(
         num_encoder_blocks=(1, 1),
         num_decoder_blocks=(1, 1),
     ).save_pretrained(tmp_path / "taesd")
-    settings = model_settings(make_settings(taesd_model=str(tmp_path / "taesd")))
+    settings = model_settings(make_worker_settings(taesd_model=str(tmp_path / "taesd")))
     generator = Generator.load(settings)
     images = generator(["a duck", "a swan"], [1, 2])
     assert images.shape == (2, 3, 64, 64) and 0.0 <= images.min() <= images.max() <= 1.0
@@ -177,9 +179,9 @@ def test_a_tiny_autoencoder_decodes_when_configured(
 
 
 def test_a_missing_tiny_autoencoder_is_unavailable(
-    make_settings: MakeSettings, tmp_path: Path
+    make_worker_settings: MakeSettings, tmp_path: Path
 ) -> None:
-    settings = model_settings(make_settings(taesd_model=str(tmp_path / "nothing-here")))
+    settings = model_settings(make_worker_settings(taesd_model=str(tmp_path / "nothing-here")))
     with pytest.raises(ModelUnavailable, match="LOOKALIKE_TAESD_MODEL"):
         Generator.load(settings)
 

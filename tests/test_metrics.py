@@ -15,18 +15,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from server.metrics import (
+from pipelines.metrics import (
     HEARTBEAT_METRIC,
-    METRICS,
     GpuSample,
-    Metrics,
     ProbeFailed,
+    WorkerMetrics,
     main,
     probe,
     read_nvml,
-    render,
     wait_seconds,
 )
+from server.metrics import METRICS, Metrics, render
 from server.state import keys
 from server.state.connection import async_client, free_port
 from tests.waiting import until
@@ -34,7 +33,7 @@ from tests.waiting import until
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def samples(metrics: Metrics) -> Samples:
+def samples(metrics: Metrics | WorkerMetrics) -> Samples:
     """Every sample of a render, parsed back from the text format."""
     body, _ = metrics.render()
     return {
@@ -44,7 +43,7 @@ def samples(metrics: Metrics) -> Samples:
     }
 
 
-def value(metrics: Metrics, name: str, **labels: str) -> float:
+def value(metrics: Metrics | WorkerMetrics, name: str, **labels: str) -> float:
     return samples(metrics).get((name, frozenset(labels.items())), 0.0)
 
 
@@ -54,12 +53,17 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def serve(metrics: Metrics) -> Iterator[Callable[[], str]]:
-    """Factory: serve ``metrics`` on a free port; returns the URL; stopped afterwards."""
+def worker_metrics() -> WorkerMetrics:
+    return WorkerMetrics()
+
+
+@pytest.fixture
+def serve(worker_metrics: WorkerMetrics) -> Iterator[Callable[[], str]]:
+    """Factory: serve a worker's metrics on a free port; returns the URL; stopped after."""
     servers = []
 
     def start() -> str:
-        server = metrics.serve(0)
+        server = worker_metrics.serve(0)
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}/metrics"
 
@@ -69,10 +73,16 @@ def serve(metrics: Metrics) -> Iterator[Callable[[], str]]:
         server.server_close()
 
 
-def test_render_is_prometheus_text_with_lookalike_names(metrics: Metrics) -> None:
+def test_render_is_prometheus_text_with_lookalike_names(
+    metrics: Metrics, worker_metrics: WorkerMetrics
+) -> None:
     body, content_type = metrics.render()
     assert content_type.startswith("text/plain; version=")
-    names = {f.name for f in text_string_to_metric_families(body.decode())}
+    worker_body, worker_type = worker_metrics.render()
+    assert worker_type == content_type
+    names = {
+        f.name for b in (body, worker_body) for f in text_string_to_metric_families(b.decode())
+    }
     assert names >= {
         "lookalike_queue_depth",
         "lookalike_workers_alive",
@@ -115,10 +125,13 @@ def test_submission_outcomes_and_rejection_codes_are_counted(metrics: Metrics) -
     assert value(metrics, name, outcome="rejected", code="UNSPECIFIED") == 1.0
 
 
-def test_series_exist_before_anything_happens(metrics: Metrics) -> None:
+def test_series_exist_before_anything_happens(
+    metrics: Metrics, worker_metrics: WorkerMetrics
+) -> None:
     found = samples(metrics)
     for kind in ("leaderboard", "submission"):
         assert found[("lookalike_subscribers", frozenset({("kind", kind)}))] == 0.0
+    found = samples(worker_metrics)
     for outcome in ("done", "failed"):
         assert found[("lookalike_jobs_total", frozenset({("outcome", outcome)}))] == 0.0
 
@@ -133,24 +146,26 @@ def test_subscribed_counts_while_open_even_when_the_body_fails(metrics: Metrics)
     assert value(metrics, "lookalike_subscribers", kind="submission") == 0.0
 
 
-def test_observe_batch_records_wait_service_size_and_outcomes(metrics: Metrics) -> None:
+def test_observe_batch_records_wait_service_size_and_outcomes(
+    worker_metrics: WorkerMetrics,
+) -> None:
     started = 1_700_000_010.0
     ids = ["1700000000000-0", "1700000009500-3", "1700000009900-0"]  # waited 10, 0.5, 0.1 s
-    metrics.observe_batch(ids, started=started, finished=started + 0.4, failed=1)
+    worker_metrics.observe_batch(ids, started=started, finished=started + 0.4, failed=1)
 
-    assert value(metrics, "lookalike_job_wait_seconds_count") == 3.0
-    assert value(metrics, "lookalike_job_wait_seconds_sum") == pytest.approx(10.6)
-    assert value(metrics, "lookalike_job_wait_seconds_bucket", le="0.5") == 2.0
-    assert value(metrics, "lookalike_job_service_seconds_sum") == pytest.approx(1.2)
-    assert value(metrics, "lookalike_batch_size_count") == 1.0
-    assert value(metrics, "lookalike_batch_size_sum") == 3.0
-    assert value(metrics, "lookalike_jobs_total", outcome="done") == 2.0
-    assert value(metrics, "lookalike_jobs_total", outcome="failed") == 1.0
+    assert value(worker_metrics, "lookalike_job_wait_seconds_count") == 3.0
+    assert value(worker_metrics, "lookalike_job_wait_seconds_sum") == pytest.approx(10.6)
+    assert value(worker_metrics, "lookalike_job_wait_seconds_bucket", le="0.5") == 2.0
+    assert value(worker_metrics, "lookalike_job_service_seconds_sum") == pytest.approx(1.2)
+    assert value(worker_metrics, "lookalike_batch_size_count") == 1.0
+    assert value(worker_metrics, "lookalike_batch_size_sum") == 3.0
+    assert value(worker_metrics, "lookalike_jobs_total", outcome="done") == 2.0
+    assert value(worker_metrics, "lookalike_jobs_total", outcome="failed") == 1.0
 
 
-def test_observe_batch_ignores_an_empty_batch(metrics: Metrics) -> None:
-    metrics.observe_batch([], started=1.0, finished=2.0)
-    assert value(metrics, "lookalike_batch_size_count") == 0.0
+def test_observe_batch_ignores_an_empty_batch(worker_metrics: WorkerMetrics) -> None:
+    worker_metrics.observe_batch([], started=1.0, finished=2.0)
+    assert value(worker_metrics, "lookalike_batch_size_count") == 0.0
 
 
 def test_wait_seconds_reads_the_stream_id_clock() -> None:
@@ -161,14 +176,14 @@ def test_wait_seconds_reads_the_stream_id_clock() -> None:
         wait_seconds("not-an-id", 0.0)
 
 
-def test_gpu_figures_come_from_the_reader_at_scrape_time(metrics: Metrics) -> None:
+def test_gpu_figures_come_from_the_reader_at_scrape_time(worker_metrics: WorkerMetrics) -> None:
     readings = [GpuSample(0, 0.25, 1_000, 8_000)]
-    metrics.watch_gpu(read=lambda: readings)
-    metrics.watch_gpu(read=lambda: [])  # idempotent: the first reader stays
-    assert value(metrics, "lookalike_gpu_utilization_ratio", gpu="0") == 0.25
-    assert value(metrics, "lookalike_gpu_memory_used_bytes", gpu="0") == 1_000.0
+    worker_metrics.watch_gpu(read=lambda: readings)
+    worker_metrics.watch_gpu(read=lambda: [])  # idempotent: the first reader stays
+    assert value(worker_metrics, "lookalike_gpu_utilization_ratio", gpu="0") == 0.25
+    assert value(worker_metrics, "lookalike_gpu_memory_used_bytes", gpu="0") == 1_000.0
     readings.append(GpuSample(1, 0.75, 2_000, 8_000))
-    assert value(metrics, "lookalike_gpu_utilization_ratio", gpu="1") == 0.75
+    assert value(worker_metrics, "lookalike_gpu_utilization_ratio", gpu="1") == 0.75
 
 
 def test_read_nvml_never_raises_without_a_gpu_library() -> None:
@@ -250,14 +265,14 @@ async def test_sampler_survives_redis_outages_and_logs_once(
 
 
 def test_served_metrics_pass_the_probe_until_the_heartbeat_is_stale(
-    metrics: Metrics, serve: Callable[[], str]
+    worker_metrics: WorkerMetrics, serve: Callable[[], str]
 ) -> None:
     url = serve()
     probe(url)
     probe(url, max_heartbeat_age_s=60)  # 0 = loop not started yet: still healthy
-    metrics.heartbeat()
+    worker_metrics.heartbeat()
     probe(url, max_heartbeat_age_s=60)
-    metrics.worker_heartbeat.set(time.time() - 120)
+    worker_metrics.worker_heartbeat.set(time.time() - 120)
     with pytest.raises(ProbeFailed, match="stalled"):
         probe(url, max_heartbeat_age_s=60)
     assert main(["probe", url]) == 0

@@ -16,7 +16,8 @@ from pipelines.worker import Worker
 from server.organiser.demo import target_webp
 from server.state import keys
 from server.state.connection import EmbeddedRedis, async_client, free_port
-from server.state.pictures import ImageStore
+from server.state.pictures import ImageStore, put_target
+from server.state.results import consuming
 from server.state.store import Store
 from tests.client import gql, ws_connect
 from tests.seeding import queue_prompt
@@ -28,7 +29,7 @@ JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
 SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id status } }"
 WATCH = "subscription($id: ID!) { submission(id: $id) { id status } }"
 BOARD = "subscription { leaderboard { submissions { id name score } submissionCount } }"
-STATUS = 'query($id: ID!) { submission(id: $id) { status score } }'
+STATUS = "query($id: ID!) { submission(id: $id) { status score } }"
 
 
 @pytest.fixture
@@ -58,9 +59,10 @@ async def test_after_a_redis_restart_boards_resynchronise_and_the_worker_carries
     app: Any, redis_server: EmbeddedRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="pipelines.worker")
-    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as http, ws_connect(
-        app.ws_url
-    ) as ws:
+    async with (
+        httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
+        ws_connect(app.ws_url) as ws,
+    ):
         board = ws.subscribe(BOARD)
         before = await submit(http, "alice", "a duck before the restart")
         await next_until(
@@ -90,9 +92,10 @@ async def test_after_a_redis_restart_boards_resynchronise_and_the_worker_carries
 async def test_a_lost_hint_is_made_good_by_re_reading(
     live: Any, redis_server: EmbeddedRedis
 ) -> None:
-    async with live(worker=False, redis_url=redis_server.url) as app, httpx.AsyncClient(
-        base_url=app.base_url, timeout=30
-    ) as http:
+    async with (
+        live(worker=False, redis_url=redis_server.url) as app,
+        httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
+    ):
         submission_id = await submit(http, "carol", "a duck nobody draws")
         async with ws_connect(app.ws_url) as ws:
             watch = ws.subscribe(WATCH, {"id": submission_id})
@@ -122,29 +125,36 @@ async def test_a_lost_hint_is_made_good_by_re_reading(
 
 
 async def test_a_worker_outlives_a_redis_that_comes_back_empty(
-    make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_settings: Any,
+    make_worker_settings: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = EmbeddedRedis(tmp_path / "volatile", persistent=False, port=free_port())
     with server:
         settings = make_settings(redis_url=server.url)
         client = async_client(server.url)
-        worker = await asyncio.to_thread(Worker.load, settings, client)
+        worker = await asyncio.to_thread(
+            Worker.load, make_worker_settings(redis_url=server.url), client
+        )
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
+        images = ImageStore(settings.images_dir)
+        store = Store(client)
         try:
             await asyncio.wait_for(worker.ready.wait(), 30)
             server.stop()
-            server.start()  # no AOF: the stream and its consumer group are gone
-            store = Store(client)
-            target = ImageStore(settings.images_dir).put(target_webp(64))
-            event = await store.event(await store.create_event("again", target))
-            record = await queue_prompt(store, event, "dora", "a duck")
+            server.start()  # no AOF: the streams and their consumer groups are gone
+            async with consuming(server.url, store, images, claim_idle_ms=30_000):
+                target = await put_target(images, client, target_webp(64))
+                event = await store.event(await store.create_event("again", target))
+                record = await queue_prompt(store, event, "dora", "a duck")
 
-            async def finished() -> bool:
-                assert not running.done(), "the worker loop ended"
-                return (await store.submission(record.id)).status == "DONE"
+                async def finished() -> bool:
+                    assert not running.done(), "the worker loop ended"
+                    return (await store.submission(record.id)).status == "DONE"
 
-            await until(finished, timeout=30, what="the job sent after the restart")
+                await until(finished, timeout=30, what="the job sent after the restart")
             assert any("lost its consumer group" in r.getMessage() for r in caplog.records)
         finally:
             stop.set()

@@ -110,9 +110,7 @@ def cluster(tmp_path: Path, tiny_models_dir: Path) -> Iterator[Cluster]:
             workers = [start(f"worker-{i}", "worker") for i in range(2)]
             ports = [free_port(), free_port()]
             servers = [start(f"server-{p}", "serve", "--port", str(p)) for p in ports]
-            yield Cluster(
-                server.url, [f"http://127.0.0.1:{p}" for p in ports], servers, workers
-            )
+            yield Cluster(server.url, [f"http://127.0.0.1:{p}" for p in ports], servers, workers)
         finally:
             for process in processes:
                 if process.popen.poll() is None:
@@ -209,9 +207,10 @@ async def test_two_servers_two_workers_and_a_killed_worker(
     await wait_ready(cluster, client)
     victim, survivor = cluster.workers
     server_a, server_b = cluster.servers
-    async with httpx.AsyncClient(base_url=server_a, timeout=30) as http_a, ws_connect(
-        server_b.replace("http://", "ws://") + "/graphql"
-    ) as ws_b:
+    async with (
+        httpx.AsyncClient(base_url=server_a, timeout=30) as http_a,
+        ws_connect(server_b.replace("http://", "ws://") + "/graphql") as ws_b,
+    ):
         board_b = ws_b.subscribe(BOARD)
         first = await next_until(board_b, lambda _: True, timeout=10, what="B's first board")
         assert first["leaderboard"]["submissions"] == []
@@ -222,7 +221,7 @@ async def test_two_servers_two_workers_and_a_killed_worker(
         ids = []
         for i in range(BURST):
             token = (await gql(http_a, JOIN, {"n": f"player{i}"}))["join"]["token"]
-            submitted = (await gql(http_a, SUBMIT, {"p": f"duck number {i}"}, token))
+            submitted = await gql(http_a, SUBMIT, {"p": f"duck number {i}"}, token)
             ids.append(submitted["submitPrompt"]["id"])
         orphaned = await kill_while_holding_jobs(client, victim)
         orphaned_jobs = [
@@ -254,3 +253,12 @@ async def test_two_servers_two_workers_and_a_killed_worker(
     assert "claimed" in survivor.log.read_text()
     assert (await client.xpending(keys.JOBS, keys.JOBS_GROUP))["pending"] == 0
     assert await client.xlen(keys.JOBS) == 0
+
+    # The servers' results consumers shared the results stream and emptied it.
+    async def results_applied() -> bool:
+        pending = (await client.xpending(keys.RESULTS, keys.RESULTS_GROUP))["pending"]
+        return pending == 0 and await client.xlen(keys.RESULTS) == 0
+
+    await until(results_applied, timeout=10, what="every result acknowledged")
+    consumers = await client.xinfo_consumers(keys.RESULTS, keys.RESULTS_GROUP)
+    assert len(consumers) == 2  # one per server process

@@ -13,7 +13,7 @@ import torch
 from pipelines.images import to_pil
 from pipelines.models import ModelUnavailable, model_settings
 from pipelines.scorer import Scorer
-from server.settings import Settings
+from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,8 +21,8 @@ MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-def scorer(make_settings: MakeSettings) -> Scorer:
-    return Scorer.load(model_settings(make_settings()))
+def scorer(make_worker_settings: MakeSettings) -> Scorer:
+    return Scorer.load(model_settings(make_worker_settings()))
 
 
 def _pictures(count: int, height: int = 64, width: int = 64) -> torch.Tensor:
@@ -74,10 +74,12 @@ def test_version_names_model_and_weights(scorer: Scorer) -> None:
     assert scorer.version == "lookalike-tiny pretrained=tiny-scorer.pt"
 
 
-def test_missing_checkpoint_is_unavailable(make_settings: MakeSettings, tmp_path: Path) -> None:
-    settings = model_settings(make_settings())
+def test_missing_checkpoint_is_unavailable(
+    make_worker_settings: MakeSettings, tmp_path: Path
+) -> None:
+    settings = model_settings(make_worker_settings())
     missing = tmp_path / "no-such-checkpoint.pt"
-    settings = make_settings(
+    settings = make_worker_settings(
         models="real", scorer_model=settings.scorer_model, scorer_pretrained=str(missing)
     )
     with pytest.raises(ModelUnavailable) as caught:
@@ -88,24 +90,24 @@ def test_missing_checkpoint_is_unavailable(make_settings: MakeSettings, tmp_path
     assert "LOOKALIKE_SCORER_PRETRAINED" in message
 
 
-def test_uncached_pretrained_tag_is_unavailable_offline(make_settings: MakeSettings) -> None:
-    settings = make_settings(
+def test_uncached_pretrained_tag_is_unavailable_offline(make_worker_settings: MakeSettings) -> None:
+    settings = make_worker_settings(
         models="real", scorer_model="ViT-B-32", scorer_pretrained="laion2b_s34b_b79k"
     )
     with pytest.raises(ModelUnavailable, match="laion2b_s34b_b79k"):
         Scorer.load(settings)
 
 
-def test_unknown_architecture_is_unavailable(make_settings: MakeSettings) -> None:
-    settings = make_settings(models="real", scorer_model="No-Such-ViT")
+def test_unknown_architecture_is_unavailable(make_worker_settings: MakeSettings) -> None:
+    settings = make_worker_settings(models="real", scorer_model="No-Such-ViT")
     with pytest.raises(ModelUnavailable, match="No-Such-ViT"):
         Scorer.load(settings)
 
 
 def test_preprocessing_matches_open_clips_own_transform(
-    scorer: Scorer, make_settings: MakeSettings
+    scorer: Scorer, make_worker_settings: MakeSettings
 ) -> None:
-    settings = model_settings(make_settings())
+    settings = model_settings(make_worker_settings())
     model, _, preprocess = open_clip.create_model_and_transforms(
         settings.scorer_model, pretrained=settings.scorer_pretrained
     )

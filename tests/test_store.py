@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from pipelines.messages import Job
+from pipelines.contract import Job
 from server.abuse import dedup
 from server.abuse.captcha.base import ticket
 from server.abuse.limits import Limit

@@ -12,7 +12,7 @@ from transformers import CLIPTokenizer
 
 from pipelines import tiny
 from pipelines.models import model_settings
-from server.settings import Settings
+from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,9 +76,9 @@ def test_tokenizer_covers_every_byte(tiny_models_dir: Path) -> None:
 
 
 def test_tiny_mode_points_the_model_settings_at_the_tiny_models(
-    make_settings: MakeSettings,
+    make_worker_settings: MakeSettings,
 ) -> None:
-    settings = make_settings()
+    settings = make_worker_settings()
     resolved = model_settings(settings)
     models_dir = settings.models_dir.resolve()
     assert resolved.generator_model == str(models_dir / tiny.GENERATOR_DIR)
@@ -87,6 +87,6 @@ def test_tiny_mode_points_the_model_settings_at_the_tiny_models(
     assert resolved.scorer_pretrained == str(models_dir / tiny.SCORER_CHECKPOINT)
 
 
-def test_real_mode_leaves_the_settings_alone(make_settings: MakeSettings) -> None:
-    settings = make_settings(models="real")
+def test_real_mode_leaves_the_settings_alone(make_worker_settings: MakeSettings) -> None:
+    settings = make_worker_settings(models="real")
     assert model_settings(settings) is settings

@@ -157,7 +157,7 @@ async def _model_checks(
     settings: Settings, client: redis.asyncio.Redis | None, measured: Measured
 ) -> list[Check]:
     try:
-        seconds, size, version = await asyncio.to_thread(_measure, settings, client)
+        seconds, size, version, batch = await asyncio.to_thread(_measure, client)
     except ImportError as exc:
         missing = f"{exc.name} is not installed: run this where a worker runs"
         return [Check("models", "no-go", missing)]
@@ -171,7 +171,7 @@ async def _model_checks(
             "throughput",
             "go",
             f"{per_minute:.0f} drawings a minute ({seconds:.3f} s each in batches of "
-            f"{settings.batch_size}), one worker",
+            f"{batch}), one worker",
         ),
         Check(
             "assumption",
@@ -186,15 +186,24 @@ async def _model_checks(
     return checks
 
 
-def _measure(settings: Settings, client: Any) -> tuple[float, int, str]:
-    """Load the models as a worker does, time its warm-up batch, and encode one drawing."""
+def _measure(client: Any) -> tuple[float, int, str, int]:
+    """Load the models as a worker does (with the worker's settings, from the same
+    environment), time its warm-up batch, and encode one drawing: seconds per drawing,
+    bytes per drawing, the model version, the batch size."""
     from pipelines.images import encode_webp, to_uint8
+    from pipelines.settings import Settings as WorkerSettings
     from pipelines.worker import Worker
 
     # A worker needs a client to be built; the doctor never sends it a command.
+    settings = WorkerSettings.load()
     worker = Worker.load(settings, client if client is not None else redis.asyncio.Redis())
-    picture = to_uint8(worker.generator(["a duck"], [0]))[0].cpu()
-    return worker.seconds_per_drawing, len(encode_webp(picture)), worker.version
+    picture = to_uint8(worker.pipeline.generator(["a duck"], [0]))[0].cpu()
+    return (
+        worker.seconds_per_drawing,
+        len(encode_webp(picture)),
+        worker.version,
+        settings.batch_size,
+    )
 
 
 def expected_wait(arrivals_per_s: float, seconds_per_drawing: float) -> float:

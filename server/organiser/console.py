@@ -36,7 +36,7 @@ from server.settings import Settings
 from server.state.events import EventRecord
 from server.state.part import NotFound
 from server.state.participants import ParticipantRecord
-from server.state.pictures import ImageStore
+from server.state.pictures import ImageStore, put_target
 from server.state.store import Store
 from server.state.submissions import SubmissionRecord
 
@@ -117,7 +117,7 @@ class Console:
         picture = demo.target_webp() if target is None else target_webp(target, self.settings)
         event_id = await self.store.create_event(
             title,
-            self.images.put(picture),
+            await put_target(self.images, self.store.redis, picture),
             current=make_current,
             opens_at=opens_at,
             closes_at=closes_at,
@@ -184,7 +184,7 @@ class Console:
                 reason="has_submissions",
                 field="target",
             )
-        key = self.images.put(target_webp(picture, self.settings))
+        key = await put_target(self.images, self.store.redis, target_webp(picture, self.settings))
         return await self._change(event_id, "event.target", {"target_key": key})
 
     async def open_event(self, event_id: str) -> EventRecord:

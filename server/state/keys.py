@@ -1,13 +1,24 @@
 """Every Redis key and pub/sub channel name, in one place.
 
-All keys start with ``lk:`` so that one Redis can be shared and inspected easily.
+All keys start with ``lk:`` so that one Redis can be shared and inspected easily. The
+names the GPU service shares with the server (the job and result streams, the target
+pictures, the worker heartbeats) are its contract's, :mod:`pipelines.contract`, named
+here again so that this module lists every key.
 """
 
 from __future__ import annotations
 
 import json
 
-ROOT = "lk"
+from pipelines import contract
+
+JOBS = contract.JOBS
+JOBS_GROUP = contract.JOBS_GROUP
+RESULTS = contract.RESULTS
+RESULTS_GROUP = contract.RESULTS_GROUP
+ROOT = contract.ROOT
+WORKERS = contract.WORKERS
+target = contract.target
 
 # --- events
 CURRENT_EVENT = f"{ROOT}:current-event"
@@ -94,12 +105,11 @@ def duplicates(submission_id: str) -> str:
 HIDDEN_IMAGES = f"{ROOT}:hidden-images"  # set: keys of pictures an organiser hid (not served)
 
 
-JOBS = f"{ROOT}:jobs"  # stream of pipelines.messages.Job
+# JOBS (stream of pipelines.contract.Job), RESULTS (what workers made of them), their
+# groups, WORKERS (heartbeats) and target(key) (target pictures): see pipelines.contract.
 # Hash: enqueued and started job counters (queue positions), job_seconds (EWMA of GPU
 # seconds per job, for honest waiting-time estimates).
 QUEUE = f"{ROOT}:queue"
-JOBS_GROUP = "workers"
-WORKERS = f"{ROOT}:workers"  # sorted set: worker id -> last heartbeat (unix seconds)
 
 # --- pub/sub: one pattern subscription per server process
 CHANNEL_PATTERN = f"{ROOT}:ch:*"

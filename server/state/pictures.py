@@ -1,12 +1,27 @@
-"""Content-addressed image store under the data dir, served immutable at /images/<key>.webp."""
+"""Content-addressed image store under the data dir, served immutable at /images/<key>.webp.
+
+Drawings arrive from the GPU workers on the results stream; target pictures go the
+other way, written to Redis for the workers (:func:`put_target`), as
+:mod:`pipelines.contract` says.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import base64
+import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
+import redis.asyncio
+
+from pipelines.contract import picture_key
+from server.state import keys
+
+log = logging.getLogger(__name__)
 
 KEY = re.compile(r"^[0-9a-f]{32}$")
 
@@ -19,7 +34,7 @@ class ImageStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def put(self, data: bytes) -> str:
-        key = hashlib.sha256(data).hexdigest()[:32]
+        key = picture_key(data)
         path = self.path(key)
         if not path.exists():
             write_durably(path, data)
@@ -61,3 +76,27 @@ def write_durably(path: Path, data: bytes) -> None:
 
 def image_url(key: str) -> str:
     return f"/images/{key}.webp"
+
+
+async def put_target(images: ImageStore, client: redis.asyncio.Redis, picture: bytes) -> str:
+    """Store a target picture and hand it to the workers, before any job names it;
+    returns its key."""
+    key = await asyncio.to_thread(images.put, picture)
+    await client.set(keys.target(key), base64.b64encode(picture))
+    return key
+
+
+async def share_targets(
+    images: ImageStore, client: redis.asyncio.Redis, target_keys: Iterable[str]
+) -> None:
+    """Hand the workers the targets they lack (events made before targets went through
+    Redis, or a Redis restored without them); a target missing on disk is logged."""
+    for key in set(target_keys):
+        if await client.exists(keys.target(key)):
+            continue
+        try:
+            picture = await asyncio.to_thread(images.path(key).read_bytes)
+        except (OSError, ValueError) as exc:
+            log.warning("target picture %s cannot be handed to the workers: %s", key, exc)
+            continue
+        await client.set(keys.target(key), base64.b64encode(picture))

@@ -12,6 +12,7 @@ from typing import cast
 
 import redis.asyncio
 
+from pipelines import connection
 from server.state import keys
 from server.state.part import Part, num
 from server.state.scripts import Script, lua
@@ -30,11 +31,7 @@ class QueueState:
 
 async def ensure_group(client: redis.asyncio.Redis) -> None:
     """Create the jobs stream and its consumer group if missing (safe to race)."""
-    try:
-        await client.xgroup_create(keys.JOBS, keys.JOBS_GROUP, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    await connection.ensure_group(client, keys.JOBS, keys.JOBS_GROUP)
 
 
 def _queue_state(data: dict[str, str]) -> QueueState:

@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 import redis.asyncio
 
-from pipelines.messages import Job
+from pipelines.contract import Job
 from server.abuse.captcha.base import Ticket
 from server.abuse.dedup import PreparedPrompt
 from server.abuse.limits import Limit, rate_params

@@ -1,0 +1,103 @@
+"""The GPU service's settings: one typed object read from ``LOOKALIKE_*`` variables.
+
+Field ``foo_bar`` is read from ``LOOKALIKE_FOO_BAR`` (or a ``.env`` file); the web server
+has settings of its own. Build them with :meth:`Settings.load`, whose errors name the
+variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PREFIX = "LOOKALIKE_"
+
+ModelsMode = Literal["real", "tiny"]
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
+
+
+class SettingsError(ValueError):
+    """A setting does not parse; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """What a worker (and ``verify``) loads and how it runs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- where
+    data_dir: Path = Path("var")  # the models live under data_dir/models
+    redis_url: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- models
+    models: ModelsMode = "real"
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | mps | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    generator_model: str = "stabilityai/sd-turbo"
+    generator_size: int = 512
+    generator_steps: int = 1
+    generator_guidance: float = 0.0
+    # ViT-B-32 on LAION-2B: the most widely used open_clip checkpoint, about 4 GFLOPs
+    # per image (negligible next to the generator) and good image-image similarity.
+    scorer_model: str = "ViT-B-32"
+    scorer_pretrained: str = "laion2b_s34b_b79k"  # a tag, or a path to a checkpoint
+
+    # --- the worker loop
+    batch_size: int = 8
+    batch_wait_ms: int = 15
+    job_claim_idle_ms: int = 30_000  # a job pending this long under a worker is claimed
+    worker_heartbeat_s: float = 2.0
+    encode_threads: int = 8  # WebP encoders per worker, overlapping the next GPU batch
+    # > 0: a worker serves its own Prometheus metrics (job times, batch sizes, GPU) here.
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers
+
+    # --- GPU levers (pipelines/generator.py); on a CPU only padding and compile apply.
+    # torch.compile of the UNet and VAE decoder: off, default, reduce-overhead (adds CUDA
+    # graphs) or max-autotune. Compiling takes minutes; the worker does it before ready.
+    compile: CompileMode = "off"
+    # With compile on, batches are padded to the next of these sizes (static shapes: one
+    # compiled graph per size, all built during warm-up). Comma-separated.
+    batch_pad_sizes: Annotated[tuple[int, ...], NoDecode] = (1, 2, 4, 8, 16, 32)
+    channels_last: bool = True  # NHWC convolutions on CUDA
+    # A tiny autoencoder for decoding (e.g. madebyollin/taesd): much faster than the full
+    # VAE decoder, slightly different pictures (the model version records it).
+    taesd_model: str = ""
+
+    # --- `lookalike verify`: the largest difference between a stored and a re-run score
+    # that still counts as a match (different hardware may differ in the last digits).
+    verify_tolerance: float = 1e-4
+
+    @field_validator("batch_pad_sizes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """The settings of the environment (and ``.env``); ``overrides`` win.
+
+        Raises:
+            SettingsError: a variable does not parse; the message names it.
+        """
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = [
+                f"{PREFIX}{'_'.join(str(p) for p in error['loc'][:1]).upper()}"
+                f"={error.get('input')!r}: {error['msg']}"
+                for error in exc.errors()
+            ]
+            raise SettingsError("; ".join(problems)) from exc
