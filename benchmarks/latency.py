@@ -1,6 +1,6 @@
 """Submit → score on the board, with the tiny models, for two versions of the code.
 
-    python -m benchmarks.latency                     # this tree against main at 39ae09d
+    python -m benchmarks.latency                     # this tree against main at 4ea9b62
     python -m benchmarks.latency --before REV --submissions 40
 
 Each version runs as its own processes from its own source tree (``REV`` is unpacked
@@ -34,7 +34,9 @@ from benchmarks.harness import embedded_redis, machine, percentile
 from tests.client import gql, ws_connect
 
 ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "39ae09d"
+# Main just before 39ae09d, the mechanical move (no behaviour change) whose blocklist path
+# broke joining until it was fixed on main.
+BEFORE = "4ea9b62"
 JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
 SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id } }"
 BOARD = "subscription { leaderboard(first: 100) { submissions { id score } } }"

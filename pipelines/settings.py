@@ -1,17 +1,24 @@
 """The GPU service's settings: one typed object read from ``LOOKALIKE_*`` variables.
 
-Field ``foo_bar`` is read from ``LOOKALIKE_FOO_BAR`` (or a ``.env`` file); the web server
-has settings of its own. Build them with :meth:`Settings.load`, whose errors name the
-variable.
+A pydantic-settings model, as the web server's (which has settings of its own): field
+``foo_bar`` is read from ``LOOKALIKE_FOO_BAR``, and a ``.env`` file in the working
+directory supplies the variables the environment does not set. Entry points build one
+with :meth:`Settings.from_env`, whose errors name the variable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PREFIX = "LOOKALIKE_"
 
@@ -86,18 +93,37 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @classmethod
-    def load(cls, **overrides: Any) -> Settings:
-        """The settings of the environment (and ``.env``); ``overrides`` win.
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment arrives as from_env's mapping, so a test never picks up the
+        # shell's LOOKALIKE_* variables.
+        return init_settings, dotenv_settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from an environment mapping, then ``.env``, then the defaults;
+        ``overrides`` win over all.
 
         Raises:
             SettingsError: a variable does not parse; the message names it.
         """
+        given = {
+            name: environ[PREFIX + name.upper()]
+            for name in cls.model_fields
+            if PREFIX + name.upper() in environ
+        }
         try:
-            return cls(**overrides)
+            return cls(**(given | overrides))
         except ValidationError as exc:
             problems = [
-                f"{PREFIX}{'_'.join(str(p) for p in error['loc'][:1]).upper()}"
-                f"={error.get('input')!r}: {error['msg']}"
+                f"{PREFIX}{str(error['loc'][0]).upper() if error['loc'] else '?'}"
+                f"={error.get('input')!r} does not parse: {error['msg']}"
                 for error in exc.errors()
             ]
             raise SettingsError("; ".join(problems)) from exc

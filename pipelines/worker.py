@@ -204,7 +204,11 @@ class Worker:
             taken += await self._read(size - len(taken), block)
         if taken and len(taken) < size and self.settings.batch_wait_ms > 0:
             # Jobs arrive in bursts: a short wait fills the batch at little latency cost.
-            taken += await self._read(size - len(taken), self.settings.batch_wait_ms)
+            # Waited here, not as XREADGROUP's BLOCK: Redis times a blocked read out only
+            # when its event loop wakes, up to 1/hz (100 ms) late, which was most of a
+            # drawing's latency with the tiny models.
+            await asyncio.sleep(self.settings.batch_wait_ms / 1000)
+            taken += await self._read(size - len(taken), None)
         return taken
 
     async def _read(self, count: int, block: int | None) -> list[Taken]:
@@ -386,11 +390,11 @@ async def work(settings: Settings, client: redis.asyncio.Redis) -> None:
     await worker.run(stop)
 
 
-def main(settings: Settings | None = None) -> int:
-    """Run a worker against ``LOOKALIKE_REDIS_URL``: exit 2 on bad settings, 3 when the
-    models cannot be loaded."""
+def main(environ: Mapping[str, str]) -> int:
+    """Run a worker against ``LOOKALIKE_REDIS_URL`` of ``environ``: exit 2 on bad settings,
+    3 when the models cannot be loaded."""
     try:
-        settings = settings or Settings.load()
+        settings = Settings.from_env(environ)
     except SettingsError as exc:
         print(f"lookalike worker: {exc}", file=sys.stderr)
         return 2
@@ -418,4 +422,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    raise SystemExit(main())
+    raise SystemExit(main(os.environ))

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from server.ops.doctor import run_doctor
 
-        return run_doctor(settings, as_json=args.json)
+        return run_doctor(settings, as_json=args.json, environ=os.environ)
     if args.command in ORGANISER_COMMANDS:
         return run_organiser_command(settings, args)
     if args.command == "worker":
@@ -120,7 +120,7 @@ def run_worker(settings: Settings) -> int:
     from pipelines.worker import main as worker_main
 
     _require_redis(settings)
-    return worker_main()
+    return worker_main(os.environ)
 
 
 def run_all(settings: Settings) -> int:
@@ -351,7 +351,7 @@ async def _verify_command(console: Console, submission_id: str) -> int:
         )
         return 2
     try:
-        verdict = await asyncio.to_thread(verify, WorkerSettings.load(), claim)
+        verdict = await asyncio.to_thread(verify, WorkerSettings.from_env(os.environ), claim)
     except (ModelUnavailable, WorkerSettingsError) as exc:
         print(f"lookalike verify: {exc}", file=sys.stderr)
         return 2

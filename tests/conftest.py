@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +121,7 @@ def make_worker_settings(
 
 
 WORKER_FIELDS = frozenset(WorkerSettings.model_fields)
-SERVER_FIELDS = frozenset(typing.get_type_hints(Settings))
+SERVER_FIELDS = frozenset(Settings.model_fields)
 
 
 class Live:

@@ -15,9 +15,9 @@ from pipelines.worker import Taken, Worker, ensure_jobs_group
 from server.settings import Settings
 from server.state import keys
 from server.state.connection import async_client
+from server.state.events import EventRecord
 from server.state.pictures import ImageStore, put_target
 from server.state.results import ResultsConsumer
-from server.state.events import EventRecord
 from server.state.store import Store
 from server.state.submissions import SubmissionRecord
 from tests.seeding import queue_prompt

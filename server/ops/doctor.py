@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -55,9 +56,12 @@ class Measured:
     bytes_per_drawing: int = 0
 
 
-def run_doctor(settings: Settings, *, as_json: bool = False) -> int:
-    """Print the table (or JSON); 1 if any check is a no-go, else 0."""
-    checks = asyncio.run(examine(settings))
+def run_doctor(
+    settings: Settings, *, as_json: bool = False, environ: Mapping[str, str] | None = None
+) -> int:
+    """Print the table (or JSON); 1 if any check is a no-go, else 0. ``environ`` holds the
+    worker's settings (the GPU service reads its own)."""
+    checks = asyncio.run(examine(settings, environ or {}))
     go = not any(check.status == "no-go" for check in checks)
     if as_json:
         rows = [dataclasses.asdict(check) for check in checks]
@@ -75,7 +79,7 @@ def render(checks: list[Check], go: bool) -> str:
     return "\n".join(lines)
 
 
-async def examine(settings: Settings) -> list[Check]:
+async def examine(settings: Settings, environ: Mapping[str, str]) -> list[Check]:
     """Every check, in the order of the table."""
     checks = _settings_checks(settings)
     measured = Measured()
@@ -84,12 +88,12 @@ async def examine(settings: Settings) -> list[Check]:
         checks.append(
             Check("redis", "no-go", f"none running: start `lookalike up` or set {PREFIX}REDIS_URL")
         )
-        checks += await _model_checks(settings, None, measured)
+        checks += await _model_checks(settings, None, measured, environ)
     else:
         client = async_client(url)
         try:
             checks += await _redis_checks(client, url)
-            checks += await _model_checks(settings, client, measured)
+            checks += await _model_checks(settings, client, measured, environ)
         finally:
             await client.aclose()
     checks.append(_disk_check(settings, measured))
@@ -154,10 +158,13 @@ async def _redis_checks(client: redis.asyncio.Redis, url: str) -> list[Check]:
 
 
 async def _model_checks(
-    settings: Settings, client: redis.asyncio.Redis | None, measured: Measured
+    settings: Settings,
+    client: redis.asyncio.Redis | None,
+    measured: Measured,
+    environ: Mapping[str, str],
 ) -> list[Check]:
     try:
-        seconds, size, version, batch = await asyncio.to_thread(_measure, client)
+        seconds, size, version, batch = await asyncio.to_thread(_measure, client, environ)
     except ImportError as exc:
         missing = f"{exc.name} is not installed: run this where a worker runs"
         return [Check("models", "no-go", missing)]
@@ -186,7 +193,7 @@ async def _model_checks(
     return checks
 
 
-def _measure(client: Any) -> tuple[float, int, str, int]:
+def _measure(client: Any, environ: Mapping[str, str]) -> tuple[float, int, str, int]:
     """Load the models as a worker does (with the worker's settings, from the same
     environment), time its warm-up batch, and encode one drawing: seconds per drawing,
     bytes per drawing, the model version, the batch size."""
@@ -195,7 +202,7 @@ def _measure(client: Any) -> tuple[float, int, str, int]:
     from pipelines.worker import Worker
 
     # A worker needs a client to be built; the doctor never sends it a command.
-    settings = WorkerSettings.load()
+    settings = WorkerSettings.from_env(environ)
     worker = Worker.load(settings, client if client is not None else redis.asyncio.Redis())
     picture = to_uint8(worker.pipeline.generator(["a duck"], [0]))[0].cpu()
     return (
