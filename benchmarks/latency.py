@@ -162,7 +162,10 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", default=BEFORE, help=f"the code to compare with ({BEFORE})")
     parser.add_argument("--submissions", type=int, default=30, help="per round and version")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="3 submissions, one round")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.submissions, args.rounds = 3, 1
     from pipelines.tiny import build_tiny_models
     from server.state.connection import free_port
 
