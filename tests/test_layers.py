@@ -74,8 +74,8 @@ def test_the_tree_keeps_every_contract() -> None:
 
 
 def test_pipelines_importing_the_server_fails(plant: Callable[[str, str], Lint]) -> None:
-    result = plant("pipelines.messages", "import server.ids")
-    assert_broken(result, "pipelines-alone", "pipelines.messages -> server.ids")
+    result = plant("pipelines.contract", "import server.ids")
+    assert_broken(result, "pipelines-alone", "pipelines.contract -> server.ids")
 
 
 def test_pipelines_importing_the_web_framework_fails(plant: Callable[[str, str], Lint]) -> None:
@@ -91,7 +91,7 @@ def test_server_importing_torch_fails(plant: Callable[[str, str], Lint]) -> None
 def test_server_reaching_torch_through_the_pipelines_fails(
     plant: Callable[[str, str], Lint],
 ) -> None:
-    # messages is the contract both sides share; the generator is GPU code.
+    # The contract is what both sides share; the generator is GPU code.
     result = plant("server.state.keys", "import pipelines.generator")
     assert_broken(result, "server-no-gpu", "server.state.keys -> pipelines.generator")
 
