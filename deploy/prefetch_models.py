@@ -6,8 +6,9 @@ machine still has internet (the day before the event), e.g.::
     docker compose run --rm -e HF_HUB_OFFLINE=0 worker python /app/prefetch_models.py
 
 It reads ``LOOKALIKE_GENERATOR_MODEL``, ``LOOKALIKE_SCORER_MODEL`` and
-``LOOKALIKE_SCORER_PRETRAINED`` like the worker does, so it fetches exactly what the
-worker will load. Running it again is cheap: cached files are not fetched twice.
+``LOOKALIKE_SCORER_PRETRAINED`` with the worker's own settings (``pipelines.settings``),
+so it fetches exactly what the worker will load. Running it again is cheap: cached files
+are not fetched twice.
 With ``LOOKALIKE_MODELS=tiny`` there is nothing to fetch.
 """
 
@@ -18,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.settings import Settings, SettingsError
+from pipelines.settings import Settings, SettingsError
 
 # The diffusers layout (one folder per component); not the single-file checkpoints
 # that some repositories also carry at their root (sd-turbo: 5 GB more).

