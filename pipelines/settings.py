@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import BeforeValidator, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -24,6 +24,10 @@ PREFIX = "LOOKALIKE_"
 
 ModelsMode = Literal["real", "tiny"]
 CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
+
+
+# pydantic reads 1/0, true/false, yes/no, on/off; an empty variable is off.
+Flag = Annotated[bool, BeforeValidator(lambda value: False if value == "" else value)]
 
 
 class SettingsError(ValueError):
@@ -72,7 +76,7 @@ class Settings(BaseSettings):
     # With compile on, batches are padded to the next of these sizes (static shapes: one
     # compiled graph per size, all built during warm-up). Comma-separated.
     batch_pad_sizes: Annotated[tuple[int, ...], NoDecode] = (1, 2, 4, 8, 16, 32)
-    channels_last: bool = True  # NHWC convolutions on CUDA
+    channels_last: Flag = True  # NHWC convolutions on CUDA
     # A tiny autoencoder for decoding (e.g. madebyollin/taesd): much faster than the full
     # VAE decoder, slightly different pictures (the model version records it).
     taesd_model: str = ""

@@ -26,8 +26,6 @@ from pydantic_settings import (
 PREFIX = "LOOKALIKE_"
 
 Mode = Literal["development", "production"]
-ModelsMode = Literal["real", "tiny"]
-CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
 CaptchaProvider = Literal["altcha", "turnstile", "hcaptcha", "recaptcha", "off"]
 
 # Never echoed in an error message, and left out of the settings' repr.
@@ -56,7 +54,6 @@ def _empty_is_false(value: Any) -> Any:
 
 # Lists are comma-separated in a variable (not JSON, pydantic-settings' default for them).
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
-Sizes = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_comma_list)]
 Networks = Annotated[Names, AfterValidator(_networks)]
 # pydantic reads 1/0, true/false, yes/no, on/off; an empty variable is off, as it always was.
 Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
@@ -96,25 +93,10 @@ class Settings(BaseSettings):
     log_json: Flag = False
     dev_graphiql: Flag = False  # GraphiQL and introspection; development only
 
-    # --- models
-    models: ModelsMode = "real"
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | mps | cuda | cuda:N
-    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
-    generator_model: str = "stabilityai/sd-turbo"
-    generator_size: int = 512
-    generator_steps: int = 1
-    generator_guidance: float = 0.0
-    # ViT-B-32 on LAION-2B: the most widely used open_clip checkpoint, about 4 GFLOPs
-    # per image (negligible next to the generator) and good image-image similarity.
-    scorer_model: str = "ViT-B-32"
-    scorer_pretrained: str = "laion2b_s34b_b79k"  # a tag, or a path to a checkpoint
-
-    # --- worker
-    batch_size: int = 8
-    batch_wait_ms: int = 15
+    # --- the GPU workers (their own settings: pipelines/settings.py)
+    # A result left pending this long by a stopped server is applied by another.
     job_claim_idle_ms: int = 30_000
-    worker_heartbeat_s: float = 2.0
-    worker_stale_s: float = 15.0
+    worker_stale_s: float = 15.0  # a worker whose heartbeat is older is not counted
     # New prompts are refused (BUSY, with an honest retryAfter) past this estimated wait.
     queue_max_wait_s: float = 120.0
 
@@ -181,17 +163,11 @@ class Settings(BaseSettings):
     target_max_bytes: int = 10_000_000  # uploaded target pictures
     target_max_side: int = 1024  # larger targets are scaled down before storing
     contact_max_chars: int = 200  # optional prize contact given at join
-    # `lookalike verify`: largest difference between a stored and a re-run score that
-    # still counts as a match (different hardware may differ in the last digits).
-    verify_tolerance: float = 1e-4
 
     # --- operations
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # How often a server samples queue depth and live workers from Redis for /metrics.
     metrics_interval_s: float = 5.0
-    # > 0: a worker serves its own Prometheus metrics (job times, batch sizes, GPU) here.
-    worker_metrics_port: int = 0
-    worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers
     # `lookalike doctor`: an active player submits once per this many seconds (the queue
     # wait it predicts), and the event keeps this many drawings (the disk it needs).
     doctor_submit_interval_s: float = 60.0
@@ -206,18 +182,6 @@ class Settings(BaseSettings):
     http_fast_path: Flag = True
     # A leaderboard screen with more unsent bytes than this is dropped (it reconnects).
     ws_send_buffer_max_bytes: int = 256 * 1024
-    # GPU levers (pipelines/generator.py); on a CPU only padding and compile apply.
-    # torch.compile of the UNet and VAE decoder: off, default, reduce-overhead (adds CUDA
-    # graphs) or max-autotune. Compiling takes minutes; the worker does it before ready.
-    compile: CompileMode = "off"
-    # With compile on, batches are padded to the next of these sizes (static shapes: one
-    # compiled graph per size, all built during warm-up).
-    batch_pad_sizes: Sizes = (1, 2, 4, 8, 16, 32)
-    channels_last: Flag = True  # NHWC convolutions on CUDA
-    # A tiny autoencoder for decoding (e.g. madebyollin/taesd): much faster than the full
-    # VAE decoder, slightly different pictures (the model version records it).
-    taesd_model: str = ""
-    encode_threads: int = 8  # WebP encoders per worker, overlapping the next GPU batch
 
     @property
     def production(self) -> bool:
@@ -226,10 +190,6 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
 
     @classmethod
     def settings_customise_sources(

@@ -87,10 +87,7 @@ def make_settings(tmp_path: Path, redis_url: str, tiny_models_dir: Path) -> Call
         values: dict[str, Any] = {
             "data_dir": data_dir,
             "redis_url": redis_url,
-            "models": "tiny",
-            "device": "cpu",
             "captcha_provider": "off",
-            "batch_wait_ms": 5,
         }
         values.update(overrides)
         return Settings.from_env({}, **values)

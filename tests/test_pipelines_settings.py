@@ -13,6 +13,8 @@ def test_a_variable_that_does_not_parse_is_named() -> None:
         Settings.from_env({"LOOKALIKE_BATCH_SIZE": "eight"})
     with pytest.raises(SettingsError, match="LOOKALIKE_COMPILE="):
         Settings.from_env({"LOOKALIKE_COMPILE": "fast"})
+    with pytest.raises(SettingsError, match="LOOKALIKE_BATCH_PAD_SIZES="):
+        Settings.from_env({"LOOKALIKE_BATCH_PAD_SIZES": "1,two"})
 
 
 def test_lists_are_comma_separated_and_only_the_mapping_given_is_read(

@@ -12,33 +12,33 @@ from server.settings import Settings, SettingsError
 def test_variables_are_typed_and_lists_are_comma_separated() -> None:
     settings = Settings.from_env(
         {
-            "LOOKALIKE_BATCH_SIZE": "12",
+            "LOOKALIKE_PROMPT_MAX_CHARS": "12",
             "LOOKALIKE_QUEUE_MAX_WAIT_S": "2.5",
             "LOOKALIKE_LOG_JSON": "yes",
             "LOOKALIKE_HTTP_FAST_PATH": "",  # empty is off
             "LOOKALIKE_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,",
-            "LOOKALIKE_BATCH_PAD_SIZES": "1,3",
+            "LOOKALIKE_ALLOWED_ORIGINS": "https://a.example, https://b.example",
             "LOOKALIKE_DATA_DIR": "/srv/lookalike",
             "OTHER_VARIABLE": "ignored",
         }
     )
-    assert settings.batch_size == 12
+    assert settings.prompt_max_chars == 12
     assert settings.queue_max_wait_s == 2.5
     assert settings.log_json is True
     assert settings.http_fast_path is False
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
-    assert settings.batch_pad_sizes == (1, 3)
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
     assert settings.data_dir == Path("/srv/lookalike")
-    assert Settings.from_env({}).batch_pad_sizes == (1, 2, 4, 8, 16, 32)
+    assert Settings.from_env({}).allowed_origins == ()
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("LOOKALIKE_BATCH_SIZE", "eight"),
+        ("LOOKALIKE_PROMPT_MAX_CHARS", "eight"),
         ("LOOKALIKE_MODE", "prod"),
         ("LOOKALIKE_LOG_JSON", "maybe"),
-        ("LOOKALIKE_BATCH_PAD_SIZES", "1,two"),
+        ("LOOKALIKE_TRUSTED_PROXIES", "10.0.0.0/8,nowhere"),
     ],
 )
 def test_a_value_that_does_not_parse_names_its_variable(variable: str, value: str) -> None:
@@ -52,14 +52,14 @@ def test_a_dotenv_file_in_the_working_directory_fills_what_the_environment_does_
 ) -> None:
     (tmp_path / ".env").write_text(
         "# a comment\n"
-        "LOOKALIKE_BATCH_SIZE=3\n"
+        "LOOKALIKE_PROMPT_MAX_CHARS=3\n"
         "LOOKALIKE_EVENT_TITLE='Draw the goose'\n"
         "LOOKALIKE_BLOCKLIST_EXTRA=goose, gander\n"
         "UNRELATED=1\n"
     )
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({"LOOKALIKE_BATCH_SIZE": "5"})
-    assert settings.batch_size == 5  # the environment wins over the file
+    settings = Settings.from_env({"LOOKALIKE_PROMPT_MAX_CHARS": "5"})
+    assert settings.prompt_max_chars == 5  # the environment wins over the file
     assert settings.event_title == "Draw the goose"
     assert settings.blocklist_extra == ("goose", "gander")
     (tmp_path / ".env").write_text("LOOKALIKE_PORT=eighty\n")

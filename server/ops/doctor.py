@@ -35,6 +35,8 @@ CROWDS = (100, 400, 1000)  # active players the queue wait is predicted for
 MAX_CLOCK_SKEW_S = 1.0  # rate limits and deadlines mix this server's clock and Redis'
 URL_TIMEOUT_S = 3.0
 DISK_MARGIN = 2.0  # free disk wanted per byte of expected pictures (logs, the AOF, slack)
+# A drawing's WebP when none could be made here: a quarter byte per pixel at 512x512.
+DEFAULT_BYTES_PER_DRAWING = 512 * 512 // 4
 CRASH_LOOP = 3  # crashes in a row of one part that make a no-go
 PAGES = ("play", "board", "admin")
 
@@ -233,7 +235,7 @@ def _describe_wait(wait: float, settings: Settings) -> str:
 
 
 def _disk_check(settings: Settings, measured: Measured) -> Check:
-    per_drawing = measured.bytes_per_drawing or settings.generator_size**2 // 4
+    per_drawing = measured.bytes_per_drawing or DEFAULT_BYTES_PER_DRAWING
     needed = int(settings.doctor_expected_drawings * per_drawing * DISK_MARGIN)
     where = settings.images_dir
     while not where.exists() and where != where.parent:
