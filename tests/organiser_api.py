@@ -14,20 +14,9 @@ from typing import Any
 import httpx
 
 from tests.client import gql, ws_connect
+from tests.documents import BOARD, JOIN, LIVE_BOARD, LOGIN, SUBMIT, WATCH
 
 PASSWORD = "duck-and-swan-organiser"
-
-LOGIN = """mutation($p: String!, $n: String!) {
-  organiserLogin(password: $p, name: $n) { token name expiresAt } }"""
-JOIN = "mutation($n: String!) { join(nickname: $n) { token participant { id nickname } } }"
-SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id status score } }"
-WATCH = "subscription($id: ID!) { submission(id: $id) { id status score imageUrl } }"
-BOARD = """query($first: Int!) { leaderboard(first: $first) {
-  submissions { id name score rank } latest { id name score } frozen } }"""
-LIVE_BOARD = """query($first: Int!) { organiserLeaderboard(first: $first) {
-  submissions { id name score rank } latest { id name score } frozen } }"""
-ME = "{ me { id nickname bestScore rank claimCode } }"
-EVENT = "{ event { id title status frozen frozenAt holdForReview current } }"
 
 
 @asynccontextmanager

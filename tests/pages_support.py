@@ -36,6 +36,8 @@ from playwright.sync_api import (
 from websockets import Subprotocol
 from websockets.sync.client import connect as ws_connect
 
+from tests.documents import JOIN_EVENT, LOGIN, SUBMIT, WATCH
+
 REPO = Path(__file__).resolve().parent.parent
 WEB = REPO / "web"
 DIST = WEB / "dist"
@@ -401,8 +403,8 @@ def graphql(
 def organiser_token(base_url: str) -> str:
     data = graphql(
         base_url,
-        'mutation($p: String!) { organiserLogin(password: $p, name: "tests") { token } }',
-        {"p": ORGANISER_PASSWORD},
+        LOGIN,
+        {"p": ORGANISER_PASSWORD, "n": "tests"},
     )
     token: str = data["organiserLogin"]["token"]
     return token
@@ -410,13 +412,12 @@ def organiser_token(base_url: str) -> str:
 
 def _until_scored(base_url: str, token: str, submission_id: str, prompt: str) -> dict[str, Any]:
     """Watch a submission over the WebSocket until it is DONE or FAILED; its last state."""
-    query = "subscription($id: ID!) { submission(id: $id) { id status score } }"
     deadline = time.monotonic() + DRAWN_MS / 1000
     url = base_url.replace("http://", "ws://") + "/graphql"
     with ws_connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
         assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
-        subscribe = {"query": query, "variables": {"id": submission_id}}
+        subscribe = {"query": WATCH, "variables": {"id": submission_id}}
         ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
         while True:
             left = deadline - time.monotonic()
@@ -443,14 +444,13 @@ def seed_drawing(
     """
     joined = graphql(
         base_url,
-        """mutation($n: String!, $e: ID) {
-          join(nickname: $n, eventId: $e) { token participant { id } } }""",
+        JOIN_EVENT,
         {"n": nickname, "e": event_id},
     )["join"]
     token = joined["token"]
     submitted = graphql(
         base_url,
-        "mutation($p: String!) { submitPrompt(prompt: $p) { id status score } }",
+        SUBMIT,
         {"p": prompt},
         token,
     )["submitPrompt"]

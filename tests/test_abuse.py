@@ -21,13 +21,10 @@ from server.state import keys
 from server.state.connection import async_client
 from server.state.store import Store
 from tests.client import GraphQLErrors, gql, ws_connect
+from tests.documents import JOIN, SUBMIT, WATCH
 
 pytestmark = pytest.mark.timeout(240)
 
-JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
-SUBMIT = """mutation($p: String!, $c: String) { submitPrompt(prompt: $p, captcha: $c) {
-  id status deduplicated queuePosition etaSeconds } }"""
-WATCH = "subscription($id: ID!) { submission(id: $id) { status score } }"
 
 SETTINGS: dict[str, Any] = {
     "captcha_provider": "altcha",

@@ -23,6 +23,7 @@ import PIL.Image
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.documents import SET_CURRENT
 from tests.pages_support import (
     BIG_SCREEN,
     LAPTOP,
@@ -230,7 +231,7 @@ def test_new_event_with_an_uploaded_target_becomes_current(
     finally:
         graphql(
             site,
-            "mutation($id: ID!) { setCurrentEvent(id: $id) { id } }",
+            SET_CURRENT,
             {"id": before["id"]},
             organiser_token(site),
         )

@@ -15,20 +15,13 @@ import websockets
 from server.state import keys
 from server.state.connection import async_client
 from tests.client import GraphQLErrors, closed_by_server, gql, ws_connect
+from tests.documents import BOARD_FEED, JOIN, ME, SUBMIT, WATCH
 
 pytestmark = pytest.mark.timeout(90)
 
-JOIN = "mutation($n: String!) { join(nickname: $n) { token participant { id nickname } } }"
-SUBMIT = """mutation($p: String!) { submitPrompt(prompt: $p) {
-  id prompt status score imageUrl deduplicated } }"""
-WATCH = """subscription($id: ID!) { submission(id: $id) {
-  id status score imageUrl deduplicated } }"""
-BOARD = """subscription { leaderboard { submissions { id name score imageUrl rank }
-  lastUpdatedAt participantCount submissionCount } }"""
 RELAY_BOARD = (
     "subscription { leaderboard { submissions { id name score imageUrl } lastUpdatedAt } }"
 )
-ME = "{ me { id nickname bestScore rank submissions(first: 5) { id status score } } }"
 
 
 @pytest.fixture
@@ -62,7 +55,7 @@ async def wait_done(app: Any, submission_id: str, token: str | None = None) -> l
 async def test_prompt_to_score_to_live_board(app: Any, http: httpx.AsyncClient) -> None:
     token = await join(http, "Alice")
     async with ws_connect(app.ws_url) as ws:
-        board = ws.subscribe(BOARD)
+        board = ws.subscribe(BOARD_FEED)
         first = await anext(board)
         assert first["leaderboard"]["submissions"] == []
         assert first["leaderboard"]["participantCount"] == 1

@@ -22,6 +22,7 @@ import PIL.ImageStat
 import pytest
 from playwright.sync_api import Page, Response, expect
 
+from tests.documents import REVEAL
 from tests.pages_support import (
     ARTIFACTS,
     BIG_SCREEN,
@@ -246,14 +247,12 @@ def test_share_card_is_a_png_of_the_drawing_beside_the_target(
     assert max(difference) < 12, difference
 
 
-
 def test_results_show_the_prompts_once_revealed(
     open_page: PageOpener, site: str, contest: Contest
 ) -> None:
     """Last in the module: the reveal is public; it is taken back at the end."""
     token = organiser_token(site)
-    reveal = "mutation($top: Int!) { revealPrompts(top: $top) { promptsRevealed } }"
-    assert graphql(site, reveal, {"top": 3}, token)["revealPrompts"]["promptsRevealed"]
+    assert graphql(site, REVEAL, {"top": 3}, token)["revealPrompts"]["promptsRevealed"]
     try:
         board = graphql(site, "{ leaderboard(first: 10) { submissions { id prompt } } }")
         revealed = [e["prompt"] for e in board["leaderboard"]["submissions"][:3]]
@@ -277,4 +276,4 @@ def test_results_show_the_prompts_once_revealed(
         for secret in (contest.staff, contest.banned, contest.hidden, *contest.prompts[5:]):
             assert secret not in content, secret
     finally:
-        graphql(site, reveal, {"top": 0}, token)
+        graphql(site, REVEAL, {"top": 0}, token)

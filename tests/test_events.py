@@ -20,20 +20,19 @@ import pytest
 
 from server.state import keys
 from tests.client import GraphQLErrors, gql, ws_connect
-from tests.organiser_api import SUBMIT, login, play, running, wait_done
+from tests.documents import (
+    BOARD_OF,
+    CLOSE,
+    CREATE_EVENT,
+    EVENT_BY_ID,
+    JOIN_EVENT,
+    SCHEDULE,
+    SET_CURRENT,
+    SUBMIT,
+)
+from tests.organiser_api import login, play, running, wait_done
 
 pytestmark = pytest.mark.timeout(90)
-
-CREATE = """mutation($t: String!, $img: String, $current: Boolean!, $hold: Boolean!) {
-  createEvent(title: $t, targetImageBase64: $img, makeCurrent: $current,
-              holdForReview: $hold) {
-    id title targetImageUrl status current holdForReview } }"""
-JOIN_EVENT = """mutation($n: String!, $e: ID) {
-  join(nickname: $n, eventId: $e) { token participant { id } } }"""
-EVENT_BY_ID = "query($e: ID) { event(eventId: $e) { id title status opensAt closesAt current } }"
-BOARD_OF = """query($e: ID) { leaderboard(eventId: $e) { submissions { name score } } }"""
-SCHEDULE = """mutation($id: ID!, $o: Float, $c: Float) {
-  setEventSchedule(id: $id, opensAt: $o, closesAt: $c) { status opensAt closesAt } }"""
 
 
 def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
@@ -69,7 +68,7 @@ async def create(
         "current": current,
         "hold": hold,
     }
-    event: dict[str, Any] = (await gql(http, CREATE, variables, token))["createEvent"]
+    event: dict[str, Any] = (await gql(http, CREATE_EVENT, variables, token))["createEvent"]
     return event
 
 
@@ -186,7 +185,7 @@ async def test_the_current_event_is_what_play_and_board_show(served: Any) -> Non
     day1 = (await gql(http, "{ event { id current } }"))["event"]
     assert day1["current"] is True
     day2 = await create(http, token, "Day 2")
-    await gql(http, "mutation($id: ID!) { setCurrentEvent(id: $id) { id } }", {"id": day2["id"]},
+    await gql(http, SET_CURRENT, {"id": day2["id"]},
               token)
     assert (await gql(http, "{ event { id title current } }"))["event"] == {
         "id": day2["id"], "title": "Day 2", "current": True,
@@ -207,7 +206,7 @@ async def test_closing_refuses_the_next_prompt_on_an_open_websocket(served: Any)
     async with ws_connect(app.ws_url, {"token": joined["token"]}) as ws:
         first = (await ws.execute(SUBMIT, {"p": "a duck"}))["submitPrompt"]
         assert first["status"] == "QUEUED"
-        await gql(http, "mutation($id: ID!) { closeEvent(id: $id) { status } }", event, token)
+        await gql(http, CLOSE, event, token)
         with pytest.raises(GraphQLErrors) as caught:
             await ws.execute(SUBMIT, {"p": "a late duck"})
         assert caught.value.code == "EVENT_CLOSED"
@@ -218,7 +217,7 @@ async def test_open_close_and_schedule(served: Any) -> None:
     token = await login(http)
     event = (await gql(http, "{ event { id } }"))["event"]
     ident = {"id": event["id"]}
-    closed = await gql(http, "mutation($id: ID!) { closeEvent(id: $id) { status } }", ident, token)
+    closed = await gql(http, CLOSE, ident, token)
     assert closed["closeEvent"]["status"] == "CLOSED"
     with pytest.raises(GraphQLErrors) as caught:
         await gql(http, JOIN_EVENT, {"n": "late", "e": None})

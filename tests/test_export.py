@@ -19,15 +19,11 @@ import httpx
 import pytest
 
 from tests.client import GraphQLErrors, gql
-from tests.organiser_api import SUBMIT, login, play, running
+from tests.documents import JOIN_WITH_CONTACT, STAFF, SUBMISSION, SUBMIT
+from tests.organiser_api import login, play, running
 
 pytestmark = pytest.mark.timeout(120)
 
-JOIN = """mutation($n: String!, $c: String, $ok: Boolean!) {
-  join(nickname: $n, contact: $c, contactConsent: $ok) {
-    token participant { id claimCode } } }"""
-DETAILS = """query($id: ID!) { submission(id: $id) {
-  id prompt createdAt status score imageUrl copied } }"""
 WINNER_HEADER = [
     "rank", "nickname", "score", "score_display", "prompt", "image_url", "reached_at",
     "reached_at_iso", "submissions", "participant_id", "submission_id", "claim_code", "contact",
@@ -46,7 +42,7 @@ class Player:
 
 async def enrol(http: httpx.AsyncClient, nickname: str, contact: str | None = None) -> Player:
     variables = {"n": nickname, "c": contact, "ok": contact is not None}
-    joined = (await gql(http, JOIN, variables))["join"]
+    joined = (await gql(http, JOIN_WITH_CONTACT, variables))["join"]
     participant = joined["participant"]
     return Player(nickname, participant["id"], joined["token"], participant["claimCode"],
                   contact or "")
@@ -54,7 +50,7 @@ async def enrol(http: httpx.AsyncClient, nickname: str, contact: str | None = No
 
 async def draw(app: Any, http: httpx.AsyncClient, player: Player, prompt: str) -> dict[str, Any]:
     done = await play(app, http, player.token, prompt)
-    details: dict[str, Any] = (await gql(http, DETAILS, {"id": done["id"]}, player.token))[
+    details: dict[str, Any] = (await gql(http, SUBMISSION, {"id": done["id"]}, player.token))[
         "submission"
     ]
     player.drawings.append(details)
@@ -125,7 +121,7 @@ async def contest(live: Any) -> Any:
         await draw(app, http, dave, "a macro duck")
         rude = await draw(app, http, erin, "a rude swan")
         await draw(app, http, erin, "a kind swan")
-        await gql(http, "mutation($id: ID!) { setStaff(id: $id) { staff } }", {"id": carol.id},
+        await gql(http, STAFF, {"id": carol.id},
                   token)
         await gql(http, "mutation($id: ID!) { banParticipant(id: $id) { banned } }",
                   {"id": dave.id}, token)
@@ -240,7 +236,7 @@ async def test_drawings_zip_is_for_organisers_only(contest: Any) -> None:
 async def test_contact_needs_consent(live: Any) -> None:
     async with running(live, worker=False) as (_, http):
         with pytest.raises(GraphQLErrors) as caught:
-            await gql(http, JOIN, {"n": "zed", "c": "zed@example.org", "ok": False})
+            await gql(http, JOIN_WITH_CONTACT, {"n": "zed", "c": "zed@example.org", "ok": False})
         assert caught.value.errors[0]["extensions"]["reason"] == "consent_required"
         player = await enrol(http, "zoe")
         assert len(player.claim_code) == 6

@@ -16,24 +16,24 @@ from server.abuse.captcha.altcha import solve_altcha
 from server.state import keys
 from server.state.connection import async_client
 from tests.client import GraphQLErrors, gql, ws_connect
-from tests.organiser_api import BOARD, SUBMIT, board, join, login, play, running
+from tests.documents import (
+    AUDIT,
+    BOARD,
+    BOARD_PROMPTS,
+    CLOSE,
+    FEED,
+    HIDE,
+    REVEAL,
+    STAFF,
+    STANDING,
+    SUBMISSION,
+    SUBMIT,
+    UNHIDE,
+    WATCH,
+)
+from tests.organiser_api import board, join, login, play, running
 
 pytestmark = pytest.mark.timeout(90)
-
-PROMPT_OF = "query($id: ID!) { submission(id: $id) { id prompt score imageUrl copied hidden } }"
-WATCH_PROMPT = "subscription($id: ID!) { submission(id: $id) { id prompt status } }"
-BOARD_PROMPTS = """query { event { promptsRevealed }
-  leaderboard(first: 10) { submissions { id name prompt rank } latest { id name } } }"""
-SUBMIT_FULL = """mutation($p: String!) { submitPrompt(prompt: $p) {
-  id prompt status score imageUrl deduplicated copied hidden } }"""
-REVEAL = """mutation($top: Int!) { revealPrompts(top: $top) { promptsRevealed } }"""
-HIDE = 'mutation($id: ID!) { hideSubmission(id: $id, reason: "rude") { id hidden } }'
-UNHIDE = "mutation($id: ID!) { unhideSubmission(id: $id) { id hidden } }"
-STAFF = "mutation($id: ID!) { setStaff(id: $id, staff: true) { staff } }"
-ME = "{ me { bestScore rank } }"
-FEED = """{ latestSubmissions(first: 10) { id nickname copied
-  copies { id nickname copied score } } }"""
-AUDIT = "{ auditLog(first: 20) { action after } }"
 
 
 async def test_the_leaders_prompt_is_private_on_every_public_surface(live: Any) -> None:
@@ -47,13 +47,13 @@ async def test_the_leaders_prompt_is_private_on_every_public_surface(live: Any) 
         (entry,) = (await gql(http, BOARD_PROMPTS))["leaderboard"]["submissions"]
         assert (entry["id"], entry["prompt"]) == (leader["id"], None)
         for who in (None, bob):
-            seen = (await gql(http, PROMPT_OF, {"id": leader["id"]}, who))["submission"]
+            seen = (await gql(http, SUBMISSION, {"id": leader["id"]}, who))["submission"]
             assert seen["prompt"] is None and seen["score"] == leader["score"]
-        mine = (await gql(http, PROMPT_OF, {"id": leader["id"]}, alice))["submission"]
+        mine = (await gql(http, SUBMISSION, {"id": leader["id"]}, alice))["submission"]
         assert mine["prompt"] == "a secret recipe for the perfect duck"
         for payload in ({}, {"token": bob}):
             async with ws_connect(app.ws_url, payload) as ws:
-                watched = await ws.execute(WATCH_PROMPT, {"id": leader["id"]})
+                watched = await ws.execute(WATCH, {"id": leader["id"]})
                 assert watched["submission"]["prompt"] is None
 
         # Only organisers reveal, and the reveal is audited and reaches the board.
@@ -92,8 +92,7 @@ async def test_prompts_are_revealed_when_the_event_closes_if_set(live: Any) -> N
         await play(app, http, alice, "a duck at dusk")
         assert (await gql(http, BOARD_PROMPTS))["leaderboard"]["submissions"][0]["prompt"] is None
         event_id = (await gql(http, "{ event { id } }"))["event"]["id"]
-        close = "mutation($id: ID!) { closeEvent(id: $id) { id } }"
-        await gql(http, close, {"id": event_id}, token)
+        await gql(http, CLOSE, {"id": event_id}, token)
         data = await gql(http, BOARD_PROMPTS)
         assert data["event"]["promptsRevealed"] is True
         assert data["leaderboard"]["submissions"][0]["prompt"] == "a duck at dusk"
@@ -105,21 +104,22 @@ async def test_copies_of_the_leaders_prompt_do_not_rank(live: Any) -> None:
         leader = await play(app, http, alice, "a duck wearing a crown")
         for i in range(5):
             _, copier = await join(http, f"copier{i}")
-            copy = (await gql(http, SUBMIT_FULL, {"p": "A duck, wearing a crown!"}, copier))[
+            copy = (await gql(http, SUBMIT, {"p": "A duck, wearing a crown!"}, copier))[
                 "submitPrompt"
             ]
             # Seen at once, labelled, with the same picture and score; it does not rank.
             assert (copy["status"], copy["deduplicated"], copy["copied"]) == ("DONE", True, True)
             assert copy["score"] == leader["score"] and copy["imageUrl"]
-            assert (await gql(http, ME, {}, copier))["me"] == {"bestScore": None, "rank": None}
+            unranked = {"bestScore": None, "rank": None}
+            assert (await gql(http, STANDING, {}, copier))["me"] == unranked
         # Resending your own prompt changes nothing (and is not a copy).
-        again = (await gql(http, SUBMIT_FULL, {"p": "a duck wearing a crown"}, alice))[
+        again = (await gql(http, SUBMIT, {"p": "a duck wearing a crown"}, alice))[
             "submitPrompt"
         ]
         assert (again["deduplicated"], again["copied"]) == (True, False)
         entries = (await board(http))["submissions"]
         assert [(e["name"], e["rank"]) for e in entries] == [("alice", 1)]
-        assert (await gql(http, ME, {}, alice))["me"]["rank"] == 1
+        assert (await gql(http, STANDING, {}, alice))["me"]["rank"] == 1
 
 
 async def test_a_hidden_picture_stays_hidden_however_often_its_prompt_is_sent(
@@ -134,8 +134,8 @@ async def test_a_hidden_picture_stays_hidden_however_often_its_prompt_is_sent(
         assert (await http.get(picture)).status_code == 200
         await gql(http, HIDE, {"id": drawing["id"]}, token)
 
-        resent = (await gql(http, SUBMIT_FULL, {"p": "a rude duck"}, alice))["submitPrompt"]
-        copied = (await gql(http, SUBMIT_FULL, {"p": "a  RUDE duck"}, bob))["submitPrompt"]
+        resent = (await gql(http, SUBMIT, {"p": "a rude duck"}, alice))["submitPrompt"]
+        copied = (await gql(http, SUBMIT, {"p": "a  RUDE duck"}, bob))["submitPrompt"]
         for answer in (resent, copied):
             assert (answer["status"], answer["hidden"], answer["imageUrl"]) == ("DONE", True, None)
         public = (await gql(http, BOARD, {"first": 10}))["leaderboard"]
@@ -228,7 +228,7 @@ async def test_idle_sessions_expire_and_each_use_restarts_the_clock(live: Any) -
             (session,) = [k async for k in client.scan_iter(keys.session("*"))]
             assert 0 < await client.ttl(session) <= 600
             await client.expire(session, 5)
-            await gql(http, ME, {}, alice)
+            await gql(http, STANDING, {}, alice)
             assert await client.ttl(session) > 5
         finally:
             await client.aclose()

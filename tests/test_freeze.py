@@ -10,17 +10,10 @@ from typing import Any
 import pytest
 
 from tests.client import gql, ws_connect
-from tests.organiser_api import EVENT, ME, board, join, live_board, login, play, running
+from tests.documents import BOARD_OF, EVENT, FREEZE, HIDE, LIVE_FEED, ME, PUBLIC_BOARD, UNFREEZE
+from tests.organiser_api import board, join, live_board, login, play, running
 
 pytestmark = pytest.mark.timeout(90)
-
-FREEZE = "mutation($at: Float) { freezeLeaderboard(at: $at) { frozen frozenAt } }"
-UNFREEZE = "mutation { unfreezeLeaderboard { frozen frozenAt } }"
-HIDE = "mutation($id: ID!) { hideSubmission(id: $id) { hidden } }"
-PUBLIC = """subscription { leaderboard(first: 20) {
-  submissions { id name score rank } latest { id } frozen } }"""
-LIVE = "subscription { organiserLeaderboard(first: 20) { submissions { name } frozen } }"
-BY_ID = "query($e: ID!) { leaderboard(eventId: $e) { submissions { name } frozen } }"
 
 
 def ids(leaderboard: dict[str, Any]) -> set[str]:
@@ -42,8 +35,8 @@ async def test_frozen_standings_do_not_leak_and_unfreezing_reveals(live: Any) ->
         async with ws_connect(app.ws_url) as public, ws_connect(
             app.ws_url, {"organiserToken": token}
         ) as organiser:
-            pushed = public.subscribe(PUBLIC)
-            live_pushed = organiser.subscribe(LIVE)
+            pushed = public.subscribe(PUBLIC_BOARD)
+            live_pushed = organiser.subscribe(LIVE_FEED)
             assert ids((await anext(pushed))["leaderboard"]) == {early["id"]}
             await anext(live_pushed)
 
@@ -57,14 +50,14 @@ async def test_frozen_standings_do_not_leak_and_unfreezing_reveals(live: Any) ->
             # Every query a player or the big screen can make shows the frozen standings.
             now = await board(http)
             assert now["frozen"] is True and ids(now) == {early["id"]}
-            by_id = (await gql(http, BY_ID, {"e": event["id"]}))["leaderboard"]
+            by_id = (await gql(http, BOARD_OF, {"e": event["id"]}))["leaderboard"]
             assert [e["name"] for e in by_id["submissions"]] == ["alice"]
             assert (await gql(http, ME, token=bob))["me"]["rank"] is None
             alice_me = (await gql(http, ME, token=alice))["me"]
             assert (alice_me["bestScore"], alice_me["rank"]) == (early["score"], 1)
             assert (await gql(http, EVENT))["event"]["frozen"] is True
             async with ws_connect(app.ws_url) as fresh:
-                first = (await anext(fresh.subscribe(PUBLIC)))["leaderboard"]
+                first = (await anext(fresh.subscribe(PUBLIC_BOARD)))["leaderboard"]
             assert first["frozen"] is True and ids(first) == {early["id"]}
 
             # The reveal, pushed to the open board at once; nothing frozen leaked before it.
@@ -109,7 +102,7 @@ async def test_hiding_during_a_freeze_reaches_the_frozen_board(live: Any) -> Non
         polite = await play(app, http, bob, "a polite swan")
         await gql(http, FREEZE, {"at": None}, token)
         async with ws_connect(app.ws_url) as ws:
-            pushed = ws.subscribe(PUBLIC)
+            pushed = ws.subscribe(PUBLIC_BOARD)
             assert ids((await anext(pushed))["leaderboard"]) == {rude["id"], polite["id"]}
             await gql(http, HIDE, {"id": rude["id"]}, token)
             async with asyncio.timeout(1):

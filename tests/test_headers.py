@@ -14,7 +14,8 @@ from server.app import WEB_DIST
 from server.headers import content_security_policy
 from server.organiser.auth import COOKIE as ORGANISER_COOKIE
 from tests.client import gql, ws_connect
-from tests.organiser_api import JOIN, LOGIN, PASSWORD
+from tests.documents import JOIN, LOGIN
+from tests.organiser_api import PASSWORD
 from tests.pages_support import build_pages
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,18 +12,21 @@ import pytest
 from server.state import keys
 from server.state.connection import async_client
 from tests.client import GraphQLErrors, gql, ws_connect
-from tests.organiser_api import SUBMIT, board, join, live_board, login, play, running, wait_done
+from tests.documents import (
+    APPROVE,
+    BAN,
+    HIDE,
+    PUBLIC_SCORES,
+    STAFF,
+    STANDING,
+    STATUS,
+    SUBMIT,
+    UNBAN,
+    UNHIDE,
+)
+from tests.organiser_api import board, join, live_board, login, play, running, wait_done
 
 pytestmark = pytest.mark.timeout(90)
-
-HIDE = 'mutation($id: ID!) { hideSubmission(id: $id, reason: "rude") { id hidden } }'
-UNHIDE = "mutation($id: ID!) { unhideSubmission(id: $id) { id hidden } }"
-BAN = 'mutation($id: ID!) { banParticipant(id: $id, reason: "macro") { banned } }'
-UNBAN = "mutation($id: ID!) { unbanParticipant(id: $id) { banned } }"
-STAFF = "mutation($id: ID!, $s: Boolean!) { setStaff(id: $id, staff: $s) { staff rank } }"
-APPROVE = "mutation($id: ID!) { approveSubmission(id: $id) { review } }"
-STATUS = "query($id: ID!) { submission(id: $id) { status error } }"
-PUBLIC_BOARD = "subscription { leaderboard(first: 20) { submissions { id name score } } }"
 
 
 def names(leaderboard: dict[str, Any]) -> list[str]:
@@ -53,7 +56,7 @@ async def test_hiding_recomputes_the_best_and_reaches_open_boards_at_once(live: 
         top, second = ordered[0], ordered[1]
 
         async with ws_connect(app.ws_url) as ws:
-            updates = ws.subscribe(PUBLIC_BOARD)
+            updates = ws.subscribe(PUBLIC_SCORES)
             first = (await anext(updates))["leaderboard"]["submissions"]
             assert top["id"] in [e["id"] for e in first]
 
@@ -69,7 +72,7 @@ async def test_hiding_recomputes_the_best_and_reaches_open_boards_at_once(live: 
                 await gql(http, HIDE, {"id": drawing["id"]}, token)
             pushed = await next_board_where(updates, lambda b: names(b) == ["bob"])
             assert pushed["submissions"][0]["score"] == bob_best["score"]
-            assert (await gql(http, "{ me { bestScore rank } }", token=alice))["me"] == {
+            assert (await gql(http, STANDING, token=alice))["me"] == {
                 "bestScore": None,
                 "rank": None,
             }
@@ -167,7 +170,7 @@ async def test_a_ban_takes_the_participant_off_every_board(live: Any) -> None:
         await play(app, http, alice, "a duck")
         await play(app, http, bob, "a swan")
         async with ws_connect(app.ws_url) as ws:
-            updates = ws.subscribe(PUBLIC_BOARD)
+            updates = ws.subscribe(PUBLIC_SCORES)
             assert sorted(names((await anext(updates))["leaderboard"])) == ["alice", "bob"]
             await gql(http, BAN, {"id": alice_id}, token)
             await next_board_where(updates, lambda b: names(b) == ["bob"])
@@ -188,7 +191,7 @@ async def test_staff_play_normally_but_are_never_ranked(live: Any) -> None:
         await play(app, http, guest, "a duck")
         assert names(await board(http)) == ["guest"]
         assert names(await live_board(http, token)) == ["guest"]
-        assert (await gql(http, "{ me { bestScore rank } }", token=staff))["me"]["rank"] is None
+        assert (await gql(http, STANDING, token=staff))["me"]["rank"] is None
 
         await gql(http, STAFF, {"id": staff_id, "s": False}, token)
         assert sorted(names(await board(http))) == ["booth-staff", "guest"]

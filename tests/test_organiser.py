@@ -34,7 +34,8 @@ from server.ids import new_id
 from server.organiser.auth import CSRF_HEADER, HASH_THREAD_NAME, HASH_WORKERS, password_matches
 from server.settings import Settings, SettingsError
 from tests.client import GraphQLErrors, gql, ws_connect
-from tests.organiser_api import LOGIN, PASSWORD, join, login, running
+from tests.documents import LOGIN
+from tests.organiser_api import PASSWORD, join, login, running
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,6 +22,7 @@ from playwright.sync_api import (
     expect,
 )
 
+from tests.documents import JOIN_CAPTCHA, REVEAL
 from tests.pages_support import (
     BIG_SCREEN,
     DRAWN_MS,
@@ -227,7 +228,6 @@ def test_join_limit_says_so_and_counts_down(open_page: PageOpener) -> None:
 
 
 REVEAL_BOARD = "/board?top=20"  # every entry this module makes is on it
-REVEAL = "mutation($top: Int!) { revealPrompts(top: $top) { promptsRevealed } }"
 
 
 def test_board_shows_the_top_prompts_only_after_the_reveal(
@@ -354,10 +354,6 @@ def test_altcha_captcha_is_solved_in_the_page(open_page: PageOpener, altcha_site
     screenshot(phone, "play-captcha")
     phone.get_by_role("button", name=re.compile(r"Draw it!|Checking you're human")).click()
     expect(phone.get_by_test_id("score")).to_have_text(SCORE, timeout=DRAWN_MS)
-
-
-JOIN_CAPTCHA = """mutation($id: ID!, $on: Boolean!) {
-  updateEvent(id: $id, joinCaptcha: $on) { joinCaptcha } }"""
 
 
 def test_join_needs_the_captcha_where_the_organisers_ask(

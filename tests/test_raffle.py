@@ -10,18 +10,10 @@ import pytest
 
 from server.organiser.raffle import pick_winners
 from tests.client import GraphQLErrors, gql
+from tests.documents import DRAW_RAFFLE, PREPARE_RAFFLE, REDRAW_RAFFLE, STAFF
 from tests.organiser_api import join, login, play, running
 
 pytestmark = pytest.mark.timeout(90)
-
-RAFFLE = (
-    "id seed count top status candidates { participantId nickname rank ticket } "
-    "winners { participantId nickname } absent"
-)
-PREPARE = f"""mutation($n: Int!, $top: Int, $seed: String) {{
-  prepareRaffle(count: $n, top: $top, seed: $seed) {{ {RAFFLE} }} }}"""
-DRAW = f"mutation($id: ID!) {{ drawRaffle(id: $id) {{ {RAFFLE} }} }}"
-REDRAW = f"mutation($id: ID!, $a: [ID!]!) {{ redrawRaffle(id: $id, absent: $a) {{ {RAFFLE} }} }}"
 
 
 def recompute(seed: str, candidates: list[str], count: int, absent: list[str]) -> list[str]:
@@ -53,7 +45,7 @@ async def ranked(live: Any) -> Any:
             ident, session = await join(http, name)
             await play(app, http, session, f"a duck drawn by {name}")
             ids[name] = ident
-        await gql(http, "mutation($id: ID!) { setStaff(id: $id) { staff } }",
+        await gql(http, STAFF,
                   {"id": ids["staff"]}, token)
         yield app, http, token, ids
 
@@ -64,9 +56,8 @@ async def test_raffle_is_reproducible_from_its_shown_seed(ranked: Any) -> None:
                        token=token))["organiserLeaderboard"]["submissions"]
     top4 = [e["name"] for e in board[:4]]
 
-    prepared = (await gql(http, PREPARE, {"n": 2, "top": 4, "seed": "audience-1729"}, token))[
-        "prepareRaffle"
-    ]
+    chosen = {"n": 2, "top": 4, "seed": "audience-1729"}
+    prepared = (await gql(http, PREPARE_RAFFLE, chosen, token))["prepareRaffle"]
     assert (prepared["status"], prepared["seed"], prepared["winners"]) == (
         "PREPARED", "audience-1729", []
     )
@@ -78,19 +69,19 @@ async def test_raffle_is_reproducible_from_its_shown_seed(ranked: Any) -> None:
         for c in prepared["candidates"]
     )
 
-    drawn = (await gql(http, DRAW, {"id": prepared["id"]}, token))["drawRaffle"]
+    drawn = (await gql(http, DRAW_RAFFLE, {"id": prepared["id"]}, token))["drawRaffle"]
     winners = [w["participantId"] for w in drawn["winners"]]
     assert winners == recompute("audience-1729", candidates, 2, [])
-    again = (await gql(http, DRAW, {"id": prepared["id"]}, token))["drawRaffle"]
+    again = (await gql(http, DRAW_RAFFLE, {"id": prepared["id"]}, token))["drawRaffle"]
     assert [w["participantId"] for w in again["winners"]] == winners
 
-    rerun = (await gql(http, PREPARE, {"n": 2, "top": 4, "seed": "audience-1729"}, token))[
+    rerun = (await gql(http, PREPARE_RAFFLE, {"n": 2, "top": 4, "seed": "audience-1729"}, token))[
         "prepareRaffle"
     ]
-    rerun_drawn = (await gql(http, DRAW, {"id": rerun["id"]}, token))["drawRaffle"]
+    rerun_drawn = (await gql(http, DRAW_RAFFLE, {"id": rerun["id"]}, token))["drawRaffle"]
     assert [w["participantId"] for w in rerun_drawn["winners"]] == winners
 
-    redrawn = (await gql(http, REDRAW, {"id": prepared["id"], "a": [winners[0]]}, token))[
+    redrawn = (await gql(http, REDRAW_RAFFLE, {"id": prepared["id"], "a": [winners[0]]}, token))[
         "redrawRaffle"
     ]
     now = [w["participantId"] for w in redrawn["winners"]]
@@ -112,12 +103,12 @@ async def test_raffle_is_reproducible_from_its_shown_seed(ranked: Any) -> None:
 
 async def test_a_random_seed_is_shown_before_the_draw_and_kept(ranked: Any) -> None:
     _, http, token, _ = ranked
-    prepared = (await gql(http, PREPARE, {"n": 3, "top": None, "seed": None}, token))[
+    prepared = (await gql(http, PREPARE_RAFFLE, {"n": 3, "top": None, "seed": None}, token))[
         "prepareRaffle"
     ]
     assert len(prepared["seed"]) == 16 and prepared["winners"] == []
     assert len(prepared["candidates"]) == 6  # everyone eligible: the staff member is not
-    drawn = (await gql(http, DRAW, {"id": prepared["id"]}, token))["drawRaffle"]
+    drawn = (await gql(http, DRAW_RAFFLE, {"id": prepared["id"]}, token))["drawRaffle"]
     assert drawn["seed"] == prepared["seed"]
     candidates = [c["participantId"] for c in prepared["candidates"]]
     assert [w["participantId"] for w in drawn["winners"]] == recompute(
@@ -130,17 +121,17 @@ async def test_raffle_input_is_checked(ranked: Any) -> None:
     for variables in ({"n": 7, "top": None, "seed": "x"}, {"n": 3, "top": 2, "seed": "x"},
                       {"n": 0, "top": None, "seed": "x"}):
         with pytest.raises(GraphQLErrors) as caught:
-            await gql(http, PREPARE, variables, token)
+            await gql(http, PREPARE_RAFFLE, variables, token)
         assert caught.value.code == "INVALID_INPUT"
-    prepared = (await gql(http, PREPARE, {"n": 1, "top": None, "seed": "x"}, token))[
+    prepared = (await gql(http, PREPARE_RAFFLE, {"n": 1, "top": None, "seed": "x"}, token))[
         "prepareRaffle"
     ]
     with pytest.raises(GraphQLErrors) as caught:
-        await gql(http, REDRAW, {"id": prepared["id"], "a": []}, token)
+        await gql(http, REDRAW_RAFFLE, {"id": prepared["id"], "a": []}, token)
     assert caught.value.errors[0]["extensions"]["reason"] == "not_drawn"
-    drawn = (await gql(http, DRAW, {"id": prepared["id"]}, token))["drawRaffle"]
+    drawn = (await gql(http, DRAW_RAFFLE, {"id": prepared["id"]}, token))["drawRaffle"]
     loser = next(c for c in prepared["candidates"]
                  if c["participantId"] != drawn["winners"][0]["participantId"])
     with pytest.raises(GraphQLErrors) as caught:
-        await gql(http, REDRAW, {"id": prepared["id"], "a": [loser["participantId"]]}, token)
+        await gql(http, REDRAW_RAFFLE, {"id": prepared["id"], "a": [loser["participantId"]]}, token)
     assert caught.value.code == "INVALID_INPUT"

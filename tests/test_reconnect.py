@@ -20,16 +20,11 @@ from server.state.pictures import ImageStore, put_target
 from server.state.results import consuming
 from server.state.store import Store
 from tests.client import gql, ws_connect
+from tests.documents import BOARD_FEED, JOIN, SUBMISSION, SUBMIT, WATCH
 from tests.seeding import queue_prompt
 from tests.waiting import next_until, until
 
 pytestmark = pytest.mark.timeout(90)
-
-JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
-SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id status } }"
-WATCH = "subscription($id: ID!) { submission(id: $id) { id status } }"
-BOARD = "subscription { leaderboard { submissions { id name score } submissionCount } }"
-STATUS = "query($id: ID!) { submission(id: $id) { status score } }"
 
 
 @pytest.fixture
@@ -63,7 +58,7 @@ async def test_after_a_redis_restart_boards_resynchronise_and_the_worker_carries
         httpx.AsyncClient(base_url=app.base_url, timeout=30) as http,
         ws_connect(app.ws_url) as ws,
     ):
-        board = ws.subscribe(BOARD)
+        board = ws.subscribe(BOARD_FEED)
         before = await submit(http, "alice", "a duck before the restart")
         await next_until(
             board, lambda p: before in board_ids(p), timeout=30, what="alice on the board"
@@ -84,7 +79,7 @@ async def test_after_a_redis_restart_boards_resynchronise_and_the_worker_carries
         )
         assert board_ids(seen) == {before, after}  # the AOF kept alice; bob arrived live
         assert seen["leaderboard"]["submissionCount"] == 2
-        done = (await gql(http, STATUS, {"id": after}))["submission"]
+        done = (await gql(http, SUBMISSION, {"id": after}))["submission"]
         assert done["status"] == "DONE" and 0.0 <= done["score"] <= 1.0
     assert any("redis reachable again" in r.getMessage() for r in caplog.records)
 

@@ -20,17 +20,12 @@ import redis.asyncio
 from server.state import keys
 from server.state.connection import EmbeddedRedis, async_client, free_port
 from tests.client import gql, ws_connect
+from tests.documents import BOARD_50, BOARD_50_NOW, JOIN, SUBMISSION, SUBMIT
 from tests.waiting import next_until, until
 
 pytestmark = pytest.mark.timeout(150)
 
 ROOT = Path(__file__).resolve().parent.parent
-JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
-SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id status } }"
-STATUS = "query($id: ID!) { submission(id: $id) { id status score } }"
-FIELDS = "submissions { id name score rank } participantCount submissionCount"
-BOARD = f"subscription {{ leaderboard(first: 50) {{ {FIELDS} }} }}"
-BOARD_NOW = f"{{ leaderboard(first: 50) {{ {FIELDS} }} }}"
 BURST = 10
 
 
@@ -211,7 +206,7 @@ async def test_two_servers_two_workers_and_a_killed_worker(
         httpx.AsyncClient(base_url=server_a, timeout=30) as http_a,
         ws_connect(server_b.replace("http://", "ws://") + "/graphql") as ws_b,
     ):
-        board_b = ws_b.subscribe(BOARD)
+        board_b = ws_b.subscribe(BOARD_50)
         first = await next_until(board_b, lambda _: True, timeout=10, what="B's first board")
         assert first["leaderboard"]["submissions"] == []
 
@@ -245,9 +240,9 @@ async def test_two_servers_two_workers_and_a_killed_worker(
     scores = [s["score"] for s in board["submissions"]]
     assert scores == sorted(scores, reverse=True)
     async with httpx.AsyncClient(base_url=server_a, timeout=30) as http_a:
-        assert (await gql(http_a, BOARD_NOW))["leaderboard"] == board  # A agrees with B
+        assert (await gql(http_a, BOARD_50_NOW))["leaderboard"] == board  # A agrees with B
         for submission_id in ids:
-            record = (await gql(http_a, STATUS, {"id": submission_id}))["submission"]
+            record = (await gql(http_a, SUBMISSION, {"id": submission_id}))["submission"]
             assert record["status"] == "DONE", record
     # The dead worker's jobs were claimed and finished by the other; nothing is left over.
     assert "claimed" in survivor.log.read_text()

@@ -27,12 +27,10 @@ from server.ops.supervisor import (
     restart_delay,
     supervised,
 )
+from tests.documents import JOIN, SUBMISSION, SUBMIT
 from tests.pages_support import Site, running_site
 from tests.waiting import until
 
-JOIN = "mutation($n: String!) { join(nickname: $n) { token } }"
-SUBMIT = "mutation($p: String!) { submitPrompt(prompt: $p) { id } }"
-STATUS = "query($id: ID!) { submission(id: $id) { status score } }"
 RECOVERY_S = 30.0  # "within seconds": the restart itself, a worker's model load included
 # While a part is down the answer is typed and says when to try again.
 TYPED_WHILE_DOWN = {"UNAVAILABLE", "BUSY"}
@@ -135,7 +133,7 @@ async def _kill_and_wait_for_restart(site: Site, http: httpx.AsyncClient, part: 
 
 
 async def _scored(players: Players, token: str, submission_id: str) -> bool:
-    data = await players.call(STATUS, {"id": submission_id}, token)
+    data = await players.call(SUBMISSION, {"id": submission_id}, token)
     status = data and data["submission"] and data["submission"]["status"]
     assert status != "FAILED", submission_id
     return status == "DONE"

@@ -21,7 +21,8 @@ from server.state.connection import async_client
 from server.state.pictures import ImageStore
 from server.state.store import Store
 from tests.client import gql
-from tests.organiser_api import SUBMIT, join, play, running
+from tests.documents import SUBMIT
+from tests.organiser_api import join, play, running
 
 pytestmark = pytest.mark.timeout(120)
 
