@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BeforeValidator, ValidationError, field_validator
 from pydantic_settings import (
@@ -31,15 +31,68 @@ Flag = Annotated[bool, BeforeValidator(lambda value: False if value == "" else v
 
 
 class SettingsError(ValueError):
-    """A setting does not parse; the message names the variable."""
+    """A setting is missing or does not parse; the message names the variable."""
 
 
-class Settings(BaseSettings):
-    """What a worker (and ``verify``) loads and how it runs."""
+def variable(field: str) -> str:
+    """The environment variable a field is read from: ``batch_size`` -> ``LOOKALIKE_BATCH_SIZE``."""
+    return PREFIX + field.upper()
+
+
+class EnvSettings(BaseSettings):
+    """How every Lookalike process reads its settings (this service's and the web
+    server's): from an environment mapping, then ``.env``, then the defaults."""
 
     model_config = SettingsConfigDict(
         env_prefix=PREFIX, env_file=".env", extra="ignore", frozen=True
     )
+    # Never echoed in an error message (leave them out of the repr with Field(repr=False)).
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment arrives as from_env's mapping (os.environ at the entry points,
+        # a dict in tests), so a test never picks up the shell's LOOKALIKE_* variables.
+        return init_settings, dotenv_settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Self:
+        """Settings from an environment mapping, then ``.env``, then the defaults;
+        ``overrides`` (field names) win over all.
+
+        Raises:
+            SettingsError: a variable does not parse; the message names it.
+            TypeError: an override names no setting.
+        """
+        unknown = overrides.keys() - cls.model_fields.keys()
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
+        given = {
+            name: environ[variable(name)] for name in cls.model_fields if variable(name) in environ
+        }
+        try:
+            return cls(**(given | overrides))
+        except ValidationError as exc:
+            raise SettingsError("; ".join(cls._describe(e) for e in exc.errors())) from exc
+
+    @classmethod
+    def _describe(cls, error: Mapping[str, Any]) -> str:
+        """``LOOKALIKE_BATCH_SIZE='eight' does not parse: Input should be a valid integer...``"""
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        if field in cls.secret_fields:
+            return f"{variable(field)} does not parse: {error['msg']}"
+        return f"{variable(field)}={error['input']!r} does not parse: {error['msg']}"
+
+
+class Settings(EnvSettings):
+    """What a worker (and ``verify``) loads and how it runs."""
 
     # --- where
     data_dir: Path = Path("var")  # the models live under data_dir/models
@@ -95,39 +148,3 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment arrives as from_env's mapping, so a test never picks up the
-        # shell's LOOKALIKE_* variables.
-        return init_settings, dotenv_settings
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Settings from an environment mapping, then ``.env``, then the defaults;
-        ``overrides`` win over all.
-
-        Raises:
-            SettingsError: a variable does not parse; the message names it.
-        """
-        given = {
-            name: environ[PREFIX + name.upper()]
-            for name in cls.model_fields
-            if PREFIX + name.upper() in environ
-        }
-        try:
-            return cls(**(given | overrides))
-        except ValidationError as exc:
-            problems = [
-                f"{PREFIX}{str(error['loc'][0]).upper() if error['loc'] else '?'}"
-                f"={error.get('input')!r} does not parse: {error['msg']}"
-                for error in exc.errors()
-            ]
-            raise SettingsError("; ".join(problems)) from exc

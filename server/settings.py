@@ -13,17 +13,18 @@ import ipaddress
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_settings import NoDecode
 
-PREFIX = "LOOKALIKE_"
+# How settings are read is the same for both services; the pipelines hold it (they
+# cannot import the server). Re-exported: PREFIX, SettingsError and variable.
+# Flag: 1/0, true/false, yes/no, on/off; an empty variable is off.
+from pipelines.settings import PREFIX as PREFIX
+from pipelines.settings import EnvSettings, Flag
+from pipelines.settings import SettingsError as SettingsError
+from pipelines.settings import variable as variable
 
 Mode = Literal["development", "production"]
 CaptchaProvider = Literal["altcha", "turnstile", "hcaptcha", "recaptcha", "off"]
@@ -48,33 +49,16 @@ def _networks(entries: tuple[str, ...]) -> tuple[str, ...]:
     return entries
 
 
-def _empty_is_false(value: Any) -> Any:
-    return False if value == "" else value
-
-
 # Lists are comma-separated in a variable (not JSON, pydantic-settings' default for them).
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 Networks = Annotated[Names, AfterValidator(_networks)]
-# pydantic reads 1/0, true/false, yes/no, on/off; an empty variable is off, as it always was.
-Flag = Annotated[bool, BeforeValidator(_empty_is_false)]
 Secret = Annotated[str, Field(repr=False)]
 
 
-class SettingsError(ValueError):
-    """A setting is missing or does not parse; the message names the variable."""
-
-
-def variable(field: str) -> str:
-    """The environment variable a field is read from: ``batch_size`` -> ``LOOKALIKE_BATCH_SIZE``."""
-    return PREFIX + field.upper()
-
-
-class Settings(BaseSettings):
+class Settings(EnvSettings):
     """Typed configuration. Field ``foo_bar`` is read from ``LOOKALIKE_FOO_BAR``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=PREFIX, env_file=".env", frozen=True, extra="ignore"
-    )
+    secret_fields: ClassVar[tuple[str, ...]] = SECRETS
 
     # --- deployment
     mode: Mode = "development"
@@ -192,19 +176,6 @@ class Settings(BaseSettings):
         return self.data_dir / "images"
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment arrives as from_env's mapping (os.environ at the entry points,
-        # a dict in tests), so a test never picks up the shell's LOOKALIKE_* variables.
-        return init_settings, dotenv_settings
-
-    @classmethod
     def from_env(
         cls, environ: Mapping[str, str], *, check: bool = True, **overrides: Any
     ) -> Settings:
@@ -212,16 +183,7 @@ class Settings(BaseSettings):
         defaults; ``overrides`` win over all. ``check=False`` leaves out :meth:`checked`
         (``lookalike doctor`` reports it). A value that does not parse raises
         :class:`SettingsError` naming its variable."""
-        unknown = overrides.keys() - cls.model_fields.keys()
-        if unknown:
-            raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
-        given = {
-            name: environ[variable(name)] for name in cls.model_fields if variable(name) in environ
-        }
-        try:
-            settings = cls(**(given | overrides))
-        except ValidationError as exc:
-            raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from exc
+        settings = super().from_env(environ, **overrides)
         return settings.checked() if check else settings
 
     def checked(self) -> Settings:
@@ -244,10 +206,3 @@ class Settings(BaseSettings):
             return self.model_copy(update={"secret_key": secrets.token_urlsafe(32)})
         return self
 
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """``LOOKALIKE_BATCH_SIZE='eight' does not parse: Input should be a valid integer...``"""
-    field = str(error["loc"][0]) if error["loc"] else "?"
-    if field in SECRETS:
-        return f"{variable(field)} does not parse: {error['msg']}"
-    return f"{variable(field)}={error['input']!r} does not parse: {error['msg']}"
