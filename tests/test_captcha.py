@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -29,6 +31,7 @@ from server.abuse.captcha import (
     make_verifier,
     solve_altcha,
 )
+from server.abuse.captcha import altcha as altcha_module
 from server.abuse.captcha.altcha import REPLAY_MARGIN_S
 from server.errors import ApiError
 from server.settings import Settings
@@ -202,6 +205,59 @@ async def test_altcha_any_edit_of_a_solved_payload_is_refused(
         await verifier.verify(edit_payload(payload, edit), remote_ip=None)
     assert info.value.code == "CAPTCHA_INVALID"
     await verifier.verify(payload, remote_ip=None)  # the payload as solved still passes
+
+
+async def test_altcha_what_this_server_issues_takes_the_shortcut(
+    make_altcha: Callable[..., AltchaVerifier],
+) -> None:
+    verifier = make_altcha()
+    parsed = altcha.Payload.from_base64(await solved(verifier))
+    assert verifier.issued_and_solved(parsed)
+    assert altcha.verify_solution(parsed, SECRET, hmac_key_secret=verifier._key_secret).verified
+
+
+_ANY_TEXT = st.text(max_size=12)
+_ANY_NUMBER = st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False)
+_PARAMETER_EDITS = st.fixed_dictionaries(
+    {},
+    optional={
+        "algorithm": _ANY_TEXT,
+        "nonce": _ANY_TEXT,
+        "salt": _ANY_TEXT,
+        "keyPrefix": _ANY_TEXT,
+        "cost": _ANY_NUMBER,
+        "keyLength": _ANY_NUMBER,
+        "memoryCost": st.none() | _ANY_NUMBER,
+        "parallelism": st.none() | st.booleans() | _ANY_NUMBER,
+        "data": st.none() | st.dictionaries(_ANY_TEXT, _ANY_TEXT, max_size=2),
+    },
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_PARAMETER_EDITS)
+def test_altcha_the_shortcut_signs_what_the_library_verifies(
+    make_altcha: Callable[..., AltchaVerifier], edits: dict[str, Any]
+) -> None:
+    """Parameters re-signed over the shortcut's canonical JSON: wherever it writes one,
+    the library (which writes its own) must find the signature valid; elsewhere the
+    shortcut stands aside."""
+    verifier = make_altcha()
+    issued = json.loads(base64.b64decode(solve_altcha(asyncio.run(verifier.challenge()))))
+    parameters = issued["challenge"]["parameters"]
+    parameters.update(edits)
+    canonical = altcha_module._flat_json(parameters)
+    signed_over = canonical if canonical is not None else json.dumps(parameters)
+    issued["challenge"]["signature"] = hmac.new(
+        SECRET.encode(), signed_over.encode(), hashlib.sha256
+    ).hexdigest()
+    parsed = altcha.Payload.from_base64(base64.b64encode(json.dumps(issued).encode()).decode())
+    library = altcha.verify_solution(parsed, SECRET, hmac_key_secret=verifier._key_secret)
+    assert verifier.issued_and_solved(parsed) is (canonical is not None)
+    if canonical is not None:
+        assert library.verified
 
 
 async def test_altcha_a_challenge_without_expiry_is_refused(
